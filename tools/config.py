@@ -1,0 +1,54 @@
+"""Settings for the knowledge base layer.
+
+Higher layers extend ``KBSettings`` (agents add the LLM engine, graphs the research loop, and
+``dossier.Settings`` is the public whole), so every field is read from ``DOSSIER_*`` variables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EmbedderName = Literal["e5-small", "minilm", "hash", "openai"]
+FtsTokenizer = Literal["jieba", "icu", "ngram"]
+
+
+class KBSettings(BaseSettings):
+    """Where the knowledge base lives and how documents are chunked, embedded and searched."""
+
+    model_config = SettingsConfigDict(env_prefix="DOSSIER_", extra="ignore", validate_default=True)
+
+    kb_dir: Path = Field(Path("kb"), description="Knowledge-base folder (LanceDB, DuckDB, runs, reports).")
+    embedder: EmbedderName = Field(
+        "e5-small",
+        description="Embedding model: e5-small (multilingual-e5-small 4-bit, bundled, default), "
+        "minilm (all-MiniLM-L6-v2, needs the 'minilm' extra), hash (deterministic, for tests), "
+        "openai (an OpenAI-compatible /embeddings endpoint).",
+    )
+    embedding_model: str = Field(
+        "text-embedding-3-small", description="Model name when embedder=openai.", min_length=1
+    )
+    embedding_base_url: str | None = Field(None, description="Base URL for embedder=openai.")
+    embedding_batch: int = Field(32, ge=1, le=1024, description="Texts embedded per call.")
+    chunk_tokens: int = Field(256, ge=32, le=2048, description="Target chunk size in embedder tokens.")
+    chunk_overlap: int = Field(32, ge=0, le=512, description="Tokens shared by consecutive chunks.")
+    fts_tokenizer: FtsTokenizer = Field(
+        "jieba",
+        description="Full-text index tokenization: jieba (Chinese words segmented into a token "
+        "column, English stemmed), icu (LanceDB ICU word breaks), ngram (character n-grams, min 2).",
+    )
+    search_k: int = Field(10, ge=1, le=200, description="Hits returned by a search.")
+    search_candidates: int = Field(50, ge=1, le=1000, description="Candidates per side before fusion.")
+    search_mode: Literal["hybrid", "vector", "text"] = Field("hybrid", description="Default search mode.")
+    rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal-rank-fusion constant.")
+    ann_index_threshold: int = Field(
+        50_000, ge=1000, description="Build an IVF_HNSW_SQ vector index once the corpus has this many chunks."
+    )
+    max_file_mb: float = Field(64.0, gt=0, le=4096, description="Documents larger than this are skipped.")
+    sql_row_limit: int = Field(200, ge=1, le=100_000, description="Rows a SQL query may return.")
+    sql_timeout_s: float = Field(10.0, gt=0, le=600, description="Seconds before a SQL query is interrupted.")
+    sql_memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$", description="DuckDB memory cap.")
+    sql_threads: int = Field(2, ge=1, le=64, description="DuckDB threads for guarded queries.")
