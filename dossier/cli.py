@@ -1,0 +1,179 @@
+"""The ``dossier`` command: ingest, search, sql, tables, demo.
+
+Errors print as one line on stderr with exit code 1; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Coroutine
+
+from pydantic import ValidationError
+
+from dossier.console import (
+    RichIngestProgress, err_console, print_catalog, print_hits, print_result, print_summary,
+    wants_progress,
+)
+from dossier.settings import Settings
+from tools.knowledge_base import KnowledgeBase
+
+Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dossier",
+        description="Cited research reports over your private documents (LanceDB) and tables (DuckDB).",
+    )
+    parser.add_argument("--kb", type=Path, help="knowledge-base folder (default: $DOSSIER_KB_DIR or ./kb)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_ingest(subs)
+    _add_search(subs)
+    _add_sql(subs)
+    _add_tables(subs)
+    _add_demo(subs)
+    return parser
+
+
+def _add_ingest(subs) -> None:
+    p = subs.add_parser("ingest", help="add documents and tables to the knowledge base",
+                        description="Ingest files and folders (recursively). Documents: .md .txt .html "
+                        ".pdf .docx; tables: .csv .tsv .parquet .json .jsonl .xlsx .sqlite. Unchanged "
+                        "files are skipped, changed ones replaced.")
+    p.add_argument("paths", nargs="+", type=Path, help="files or folders")
+    p.add_argument("--prune", action="store_true", help="remove files that disappeared from the given folders")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=cmd_ingest)
+
+
+def _add_search(subs) -> None:
+    p = subs.add_parser("search", help="hybrid search over the documents",
+                        description="Search passages: hybrid (vector + BM25, fused), vector or text.")
+    p.add_argument("query")
+    p.add_argument("--k", type=int, default=None, help="number of hits (default: settings.search_k)")
+    p.add_argument("--mode", choices=["hybrid", "vector", "text"], default=None)
+    p.add_argument("--source", help="only sources matching this glob, e.g. 'docs/legal/*'")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="metadata filter (front matter), repeatable")
+    p.add_argument("--json", action="store_true", help="print hits as JSON")
+    p.set_defaults(handler=cmd_search)
+
+
+def _add_sql(subs) -> None:
+    p = subs.add_parser("sql", help="run a read-only SQL query on the tables",
+                        description="Run one SELECT/WITH statement on the warehouse tables, read-only, "
+                        "with row, time and memory limits.")
+    p.add_argument("query")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=cmd_sql)
+
+
+def _add_tables(subs) -> None:
+    p = subs.add_parser("tables", help="print the table catalog",
+                        description="List tables with row counts, columns, types, samples and ranges.")
+    p.add_argument("name", nargs="?", help="describe one table")
+    p.add_argument("--json", action="store_true", help="print the catalog as JSON")
+    p.set_defaults(handler=cmd_tables)
+
+
+def _add_demo(subs) -> None:
+    p = subs.add_parser("demo", help="build the bundled demo knowledge base and answer from it",
+                        description="Ingest the bundled demo (LLM-adoption notes in English and Chinese, "
+                        "plus tables) and answer a question from it, offline.")
+    p.add_argument("--kb", dest="demo_kb", type=Path, default=Path("kb-demo"),
+                   help="where to build the demo knowledge base (default ./kb-demo)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_demo)
+
+
+async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    kb = await KnowledgeBase.open(settings=settings)
+    progress = RichIngestProgress() if wants_progress(args.quiet) else None
+    summary = await kb.ingest(args.paths, prune=args.prune, progress=progress)
+    await kb.close()
+    if args.json:
+        print(summary.model_dump_json(indent=2))
+    else:
+        print_summary(summary)
+    return 0
+
+
+async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    kb = await KnowledgeBase.open(settings=settings)
+    hits = await kb.search(args.query, k=args.k, mode=args.mode, source=args.source,
+                           where=_parse_where(args.where))
+    if args.json:
+        print(json.dumps([h.model_dump() for h in hits], ensure_ascii=False, indent=2))
+    else:
+        print_hits(hits)
+    return 0
+
+
+async def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
+    kb = await KnowledgeBase.open(settings=settings)
+    result = await kb.sql(args.query)
+    await kb.close()
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print_result(result)
+    return 0
+
+
+async def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
+    kb = await KnowledgeBase.open(settings=settings)
+    tables = [await kb.describe_table(args.name)] if args.name else await kb.tables()
+    if args.json:
+        print(json.dumps([t.model_dump() for t in tables], ensure_ascii=False, indent=2))
+    else:
+        print_catalog(tables)
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from dossier.demo import run_demo
+
+    return await run_demo(settings.model_copy(update={"kb_dir": args.demo_kb}), quiet=args.quiet)
+
+
+def _parse_where(items: list[str]) -> dict[str, str] | None:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--where expects KEY=VALUE, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs or None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings(**({"kb_dir": args.kb} if args.kb else {}))
+        return asyncio.run(args.handler(args, settings))
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except Exception as exc:  # the CLI's single error boundary: one clear line, or the traceback on --debug
+        if args.debug:
+            raise
+        err_console.print(f"error: {_one_line(exc)}", style="red", markup=False)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Terminal rendering for the CLI: progress bars, hit lists, result tables, the catalog, summaries."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tools.models import Hit, IngestSummary, SqlResult, TableInfo
+
+console = Console(highlight=False, soft_wrap=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class RichIngestProgress:
+    """A progress bar for ingestion; the CLI uses it only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[current]}", style="dim"), console=err_console, transient=True,
+        )
+        self._task: Any = None
+
+    def begin(self, total: int) -> None:
+        self._progress.start()
+        self._task = self._progress.add_task("ingest", total=total, current="")
+
+    def step(self, source: str, status: str) -> None:
+        self._progress.update(self._task, advance=1, current=f"{status}: {source}"[-60:])
+
+    def end(self) -> None:
+        self._progress.stop()
+
+
+def wants_progress(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
+def print_summary(summary: IngestSummary) -> None:
+    console.print(
+        f"documents: {summary.new} new, {summary.changed} changed, {summary.unchanged} unchanged, "
+        f"{summary.removed} removed, {len(summary.skipped)} skipped"
+    )
+    console.print(
+        f"tables: {summary.tables_new} new, {summary.tables_changed} changed, "
+        f"{summary.tables_unchanged} unchanged, {summary.tables_removed} removed"
+    )
+    console.print(
+        f"chunks: {summary.chunks_added} added ({summary.chunks_embedded} embedded), "
+        f"{summary.chunks_deleted} deleted in {summary.seconds:.1f} s"
+    )
+    for item in summary.skipped:
+        console.print(f"  skipped {item.path}: {item.reason}", style="yellow")
+
+
+def print_hits(hits: list[Hit]) -> None:
+    if not hits:
+        console.print("no results")
+        return
+    for hit in hits:
+        c = hit.chunk
+        where = c.source + (f" p.{c.page}" if c.page else "") + (f" § {c.section}" if c.section else "")
+        console.print(f"[bold]{hit.rank}.[/bold] {where}  [dim]score {hit.score:.4f}[/dim]")
+        console.print("   " + _clip(c.text, 300).replace("\n", " "), markup=False)
+
+
+def result_table(result: SqlResult, *, title: str | None = None) -> Table:
+    table = Table(title=title, show_lines=False)
+    for name in result.columns:
+        table.add_column(name, overflow="fold")
+    for row in result.rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    return table
+
+
+def print_result(result: SqlResult) -> None:
+    console.print(result_table(result))
+    note = " (truncated at the row cap)" if result.truncated else ""
+    console.print(f"{result.row_count} rows{note} in {result.elapsed_ms:.0f} ms", style="dim")
+
+
+def print_catalog(tables: list[TableInfo]) -> None:
+    if not tables:
+        console.print("no tables; ingest .csv/.tsv/.parquet/.json/.xlsx/.sqlite files to add some")
+        return
+    for info in tables:
+        console.print(f"[bold]{info.name}[/bold]  {info.row_count} rows  [dim]from {info.source}[/dim]")
+        if info.description:
+            console.print(f"  {info.description}")
+        for col in info.columns:
+            extra = _column_extra(col)
+            console.print(f"  - {col.name} {col.type}{extra}", markup=False)
+
+
+def _column_extra(col) -> str:
+    parts = []
+    if col.min is not None or col.max is not None:
+        parts.append(f"range {col.min} .. {col.max}")
+    if col.samples:
+        parts.append("e.g. " + ", ".join(col.samples[:3]))
+    if col.description:
+        parts.append(col.description)
+    return ("  — " + "; ".join(parts)) if parts else ""
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

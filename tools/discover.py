@@ -1,0 +1,99 @@
+"""Find the files an ingest run should look at, and name them portably.
+
+A file's ``source`` is its path relative to the parent of the folder the user named, with POSIX
+separators (``docs/a.md`` for ``dossier ingest ./docs``), so stored data carries no absolute local
+path and the same folder ingested from another machine or a bucket keeps its ids.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal
+
+from tools.parsing import DOC_SUFFIXES
+from tools.warehouse import TABLE_SUFFIXES
+
+FileKind = Literal["document", "table", "sidecar", "unsupported"]
+SIDECAR_SUFFIX = ".meta.yaml"
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    path: Path
+    source: str
+    kind: FileKind
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A path that cannot be ingested, reported in the summary instead of stopping the run."""
+
+    source: str
+    reason: str
+
+
+def classify(path: Path) -> FileKind:
+    name = path.name.lower()
+    if name.endswith(SIDECAR_SUFFIX) or name.endswith(".meta.yml"):
+        return "sidecar"
+    suffix = path.suffix.lower()
+    if suffix in DOC_SUFFIXES:
+        return "document"
+    if suffix in TABLE_SUFFIXES:
+        return "table"
+    return "unsupported"
+
+
+def root_prefix(root: Path) -> str:
+    """The source prefix every file under ``root`` gets; pruning is limited to it."""
+    return root.resolve().name if root.is_dir() else ""
+
+
+def discover(roots: list[Path]) -> Iterator[FoundFile | Problem]:
+    for root in roots:
+        if not root.exists():
+            yield Problem(str(root), "path does not exist")
+        elif root.is_dir():
+            yield from _walk(root)
+        else:
+            yield FoundFile(root, root.name, classify(root))
+
+
+def _walk(root: Path) -> Iterator[FoundFile | Problem]:
+    prefix = root_prefix(root)
+    # followlinks=False: a symlinked folder is never entered, so symlink loops cannot recurse.
+    for folder, dirs, files in os.walk(root, followlinks=False, onerror=None):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        base = Path(folder)
+        for d in dirs:
+            if (base / d).is_symlink():
+                yield Problem(_source(prefix, root, base / d), "symlinked folder not followed")
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            yield _found(prefix, root, base / name)
+
+
+def _found(prefix: str, root: Path, path: Path) -> FoundFile | Problem:
+    source = _source(prefix, root, path)
+    if path.is_symlink() and not path.exists():
+        return Problem(source, "broken or looping symlink")
+    if not path.is_file():
+        return Problem(source, "not a regular file")
+    return FoundFile(path, source, classify(path))
+
+
+def _source(prefix: str, root: Path, path: Path) -> str:
+    rel = path.relative_to(root).as_posix()
+    return f"{prefix}/{rel}" if prefix else rel
+
+
+def sidecar_for(path: Path) -> Path | None:
+    """``sales.csv`` → ``sales.meta.yaml`` (or .meta.yml) when present."""
+    for suffix in (".meta.yaml", ".meta.yml"):
+        candidate = path.with_name(path.name[: -len(path.suffix)] + suffix) if path.suffix else None
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None

@@ -1,0 +1,231 @@
+"""Incremental ingestion: files → parsed, chunked, embedded passages in LanceDB and tables in DuckDB.
+
+Consistency under crashes: for a changed document the new chunks are written first, then the old
+version's chunks are deleted, then the manifest row is updated. A run killed anywhere in between
+leaves the manifest pointing at the old content hash, so the next run redoes that file, and the
+idempotent merge on chunk ids makes the redo harmless. Readers always see a committed LanceDB version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from tools.chunking import chunk_document, content_hash, make_doc_id
+from tools.config import KBSettings
+from tools.corpus import Corpus
+from tools.discover import FoundFile, Problem, discover, root_prefix, sidecar_for
+from tools.embeddings import Embedder
+from tools.models import Chunk, DocRecord, IngestSummary, SkippedFile
+from tools.parsing import ParseError, parse_file
+from tools.warehouse import TableImportError, Warehouse
+
+FLUSH_CHUNKS = 512  # chunks embedded and written per batch: large enough to amortise LanceDB commits
+
+
+class IngestProgress(Protocol):
+    """What a progress display needs; the CLI passes a rich progress bar, the API passes nothing."""
+
+    def begin(self, total: int) -> None: ...
+    def step(self, source: str, status: str) -> None: ...
+    def end(self) -> None: ...
+
+
+@dataclass
+class PreparedDoc:
+    record: DocRecord
+    chunks: list[Chunk]
+    replaces: bool  # an earlier version of this source is in the corpus
+
+
+@dataclass
+class Ingestor:
+    corpus: Corpus
+    warehouse: Warehouse
+    embedder: Embedder
+    settings: KBSettings
+    progress: IngestProgress | None = None
+
+    async def run(self, paths: list[Path], *, prune: bool = False) -> IngestSummary:
+        started = time.perf_counter()
+        summary = IngestSummary()
+        found = list(discover(paths))
+        manifest = await self.corpus.document_records()
+        table_hashes = await asyncio.to_thread(self.warehouse.sources)
+        seen: set[str] = set()
+        self._begin(len(found))
+        await self._process(found, manifest, table_hashes, seen, summary)
+        if prune:
+            await self._prune(paths, manifest, table_hashes, seen, summary)
+        await self.corpus.refresh_indexes()
+        await asyncio.to_thread(self.warehouse.close)
+        self._end()
+        summary.seconds = round(time.perf_counter() - started, 3)
+        return summary
+
+    async def _process(self, found, manifest, table_hashes, seen, summary) -> None:
+        batch: list[PreparedDoc] = []
+        writer: asyncio.Task | None = None
+        for item in found:
+            if isinstance(item, Problem):
+                summary.skipped.append(SkippedFile(path=item.source, reason=item.reason))
+                self._step(item.source, "skipped")
+                continue
+            seen.add(item.source)
+            status = await self._handle(item, manifest, table_hashes, summary, batch)
+            self._step(item.source, status)
+            if sum(len(d.chunks) for d in batch) >= FLUSH_CHUNKS:
+                # Double-buffer: parse the next files while this batch embeds and writes.
+                if writer is not None:
+                    await writer
+                writer, batch = asyncio.create_task(self._write(batch, summary)), []
+        if writer is not None:
+            await writer
+        await self._write(batch, summary)
+
+    async def _handle(self, item: FoundFile, manifest, table_hashes, summary, batch) -> str:
+        if item.kind == "document":
+            return await self._handle_document(item, manifest.get(item.source), summary, batch)
+        if item.kind == "table":
+            return await self._handle_table(item, table_hashes.get(item.source), summary)
+        if item.kind == "unsupported":
+            reason = f"unsupported file type '{item.path.suffix or item.path.name}'"
+            summary.skipped.append(SkippedFile(path=item.source, reason=reason))
+            return "skipped"
+        return "sidecar"
+
+    async def _handle_document(self, item, previous: DocRecord | None, summary, batch) -> str:
+        try:
+            prepared = await asyncio.to_thread(self._prepare, item, previous)
+        except (ParseError, OSError) as exc:
+            summary.skipped.append(SkippedFile(path=item.source, reason=_reason(exc)))
+            return "skipped"
+        if prepared is None:
+            summary.unchanged += 1
+            return "unchanged"
+        if prepared.replaces:
+            summary.changed += 1
+        else:
+            summary.new += 1
+        batch.append(prepared)
+        return "changed" if prepared.replaces else "new"
+
+    def _prepare(self, item: FoundFile, previous: DocRecord | None) -> PreparedDoc | None:
+        """Runs in a worker thread: read, hash, and (when new or changed) parse and chunk."""
+        stat = item.path.stat()
+        if previous and previous.size == stat.st_size and previous.mtime_ns == stat.st_mtime_ns:
+            return None
+        max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
+        if stat.st_size > max_bytes:
+            raise ParseError(f"file larger than the {self.settings.max_file_mb:g} MB limit")
+        digest = content_hash(item.path.read_bytes())
+        if previous and previous.content_hash == digest:
+            return None
+        doc = parse_file(item.path, source=item.source, max_bytes=max_bytes)
+        doc_id = make_doc_id(item.source, digest)
+        chunks = chunk_document(
+            doc,
+            doc_id=doc_id,
+            chunk_tokens=self.settings.chunk_tokens,
+            overlap=self.settings.chunk_overlap,
+            count_tokens=self.embedder.count_tokens,
+        )
+        if not chunks:
+            raise ParseError("no text to index after chunking")
+        record = DocRecord(
+            source=item.source, doc_id=doc_id, content_hash=digest, size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns, title=doc.title, language=doc.language,
+            n_chunks=len(chunks), ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        return PreparedDoc(record, chunks, replaces=previous is not None)
+
+    async def _write(self, batch: list[PreparedDoc], summary: IngestSummary) -> None:
+        if not batch:
+            return
+        chunks = [c for d in batch for c in d.chunks]
+        vectors = await asyncio.to_thread(self._embed, [c.text for c in chunks])
+        await self.corpus.add_chunks(chunks, vectors)
+        summary.chunks_added += len(chunks)
+        summary.chunks_embedded += len(chunks)
+        for doc in batch:
+            if doc.replaces:
+                summary.chunks_deleted += await self.corpus.delete_source(
+                    doc.record.source, keep_doc_id=doc.record.doc_id
+                )
+        await self.corpus.upsert_documents([d.record for d in batch])
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        size = self.settings.embedding_batch
+        parts = [self.embedder.embed_passages(texts[i : i + size]) for i in range(0, len(texts), size)]
+        return np.vstack(parts).astype(np.float32)
+
+    async def _handle_table(self, item: FoundFile, previous_hash: str | None, summary) -> str:
+        try:
+            digest = await asyncio.to_thread(_table_hash, item.path)
+            if digest == previous_hash:
+                summary.tables_unchanged += 1
+                return "unchanged"
+            await asyncio.to_thread(
+                self.warehouse.import_file, item.path, source=item.source, source_hash=digest
+            )
+        except (TableImportError, OSError) as exc:
+            summary.skipped.append(SkippedFile(path=item.source, reason=_reason(exc)))
+            return "skipped"
+        if previous_hash is None:
+            summary.tables_new += 1
+            return "new"
+        summary.tables_changed += 1
+        return "changed"
+
+    async def _prune(self, paths, manifest, table_hashes, seen, summary) -> None:
+        prefixes = [root_prefix(p) for p in paths if p.is_dir()]
+        for source in sorted(set(manifest) - seen):
+            if _under(source, prefixes):
+                summary.chunks_deleted += await self.corpus.delete_source(source)
+                await self.corpus.delete_document(source)
+                summary.removed += 1
+        for source in sorted(set(table_hashes) - seen):
+            if _under(source, prefixes):
+                await asyncio.to_thread(self.warehouse.remove_source, source)
+                summary.tables_removed += 1
+
+    def _begin(self, total: int) -> None:
+        if self.progress:
+            self.progress.begin(total)
+
+    def _step(self, source: str, status: str) -> None:
+        if self.progress:
+            self.progress.step(source, status)
+
+    def _end(self) -> None:
+        if self.progress:
+            self.progress.end()
+
+
+def _table_hash(path: Path) -> str:
+    """A table's version covers its sidecar too, so an edited description re-imports the table."""
+    digest = hashlib.sha256(path.read_bytes())
+    sidecar = sidecar_for(path)
+    if sidecar is not None:
+        digest.update(sidecar.read_bytes())
+    return digest.hexdigest()
+
+
+def _under(source: str, prefixes: list[str]) -> bool:
+    return any(p and source.startswith(p + "/") for p in prefixes)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, FileNotFoundError):
+        return "file disappeared during ingestion"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

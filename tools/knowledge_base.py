@@ -1,0 +1,130 @@
+"""The knowledge base: one folder with a LanceDB corpus and a DuckDB warehouse, one object to use it.
+
+``KnowledgeBase`` is what higher layers (the research agents, the CLI, notebooks) hold. It owns the
+write path (ingest) and hands out read paths: hybrid search and guarded SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from tools.config import KBSettings
+from tools.corpus import Corpus
+from tools.embeddings import Embedder, make_embedder
+from tools.ingest import IngestProgress, Ingestor
+from tools.models import Hit, IngestSummary, SearchMode, SqlResult, TableInfo
+from tools.sqlguard import GuardedExecutor
+from tools.warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class KBVersion:
+    """What a report records so its evidence can be traced to the exact knowledge-base state."""
+
+    corpus_version: int
+    catalog_hash: str
+    embedder: str
+
+
+class KnowledgeBase:
+    def __init__(self, settings: KBSettings, corpus: Corpus, warehouse: Warehouse, embedder: Embedder):
+        self.settings = settings
+        self.path = settings.kb_dir
+        self.corpus = corpus
+        self.warehouse = warehouse
+        self.embedder = embedder
+        self._executor: GuardedExecutor | None = None
+        # One writer at a time; searches and SQL go on while it runs (LanceDB readers see committed versions).
+        self._write_lock = asyncio.Lock()
+        self._sql_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls, path: str | Path | None = None, *, settings: KBSettings | None = None,
+        embedder: Embedder | None = None,
+    ) -> "KnowledgeBase":
+        settings = settings or KBSettings()
+        if path is not None:
+            settings = settings.model_copy(update={"kb_dir": Path(path)})
+        settings.kb_dir.mkdir(parents=True, exist_ok=True)
+        embedder = embedder or make_embedder(settings)
+        corpus = await Corpus.open(settings.kb_dir, embedder=embedder, settings=settings)
+        warehouse = Warehouse(settings.kb_dir / "warehouse.duckdb")
+        return cls(settings, corpus, warehouse, embedder)
+
+    async def ingest(
+        self, paths: Sequence[str | Path], *, prune: bool = False, progress: IngestProgress | None = None
+    ) -> IngestSummary:
+        """Add new files, replace changed ones, skip unchanged ones; ``prune`` removes vanished ones."""
+        async with self._write_lock:
+            await self._drop_executor()
+            ingestor = Ingestor(self.corpus, self.warehouse, self.embedder, self.settings, progress)
+            return await ingestor.run([Path(p) for p in paths], prune=prune)
+
+    async def search(
+        self, query: str, *, k: int | None = None, mode: SearchMode | None = None,
+        source: str | None = None, where: Mapping[str, str] | None = None,
+    ) -> list[Hit]:
+        """Hybrid (default), vector or full-text search; ``source`` is a glob on source paths."""
+        return await self.corpus.search(
+            query, k=k or self.settings.search_k, mode=mode or self.settings.search_mode,
+            source_glob=source, where=where,
+        )
+
+    async def sql(self, sql: str) -> SqlResult:
+        """Run one read-only SELECT/WITH over the catalog tables, with row, time and memory limits."""
+        async with self._sql_lock:
+            executor = await self._get_executor()
+            return await asyncio.to_thread(executor.execute, sql)
+
+    async def tables(self) -> list[TableInfo]:
+        return await asyncio.to_thread(self._catalog)
+
+    async def describe_table(self, name: str) -> TableInfo:
+        return await asyncio.to_thread(self._describe, name)
+
+    async def version(self) -> KBVersion:
+        catalog_hash = await asyncio.to_thread(self._catalog_hash)
+        return KBVersion(await self.corpus.version(), catalog_hash, self.embedder.name)
+
+    async def close(self) -> None:
+        await self._drop_executor()
+        await asyncio.to_thread(self.warehouse.close)
+
+    async def _get_executor(self) -> GuardedExecutor:
+        if self._executor is None:
+            tables = {t.name for t in await self.tables()}
+            self._executor = GuardedExecutor(
+                self.warehouse.path, allowed_tables=tables, row_limit=self.settings.sql_row_limit,
+                timeout_s=self.settings.sql_timeout_s, memory_limit=self.settings.sql_memory_limit,
+                threads=self.settings.sql_threads,
+            )
+        return self._executor
+
+    async def _drop_executor(self) -> None:
+        # The write connection cannot coexist with a read-only one on the same file in one process.
+        async with self._sql_lock:
+            if self._executor is not None:
+                await asyncio.to_thread(self._executor.close)
+                self._executor = None
+
+    def _catalog(self) -> list[TableInfo]:
+        try:
+            return self.warehouse.catalog()
+        finally:
+            self.warehouse.close()
+
+    def _describe(self, name: str) -> TableInfo:
+        try:
+            return self.warehouse.describe(name)
+        finally:
+            self.warehouse.close()
+
+    def _catalog_hash(self) -> str:
+        try:
+            return self.warehouse.catalog_hash()
+        finally:
+            self.warehouse.close()
