@@ -1,4 +1,4 @@
-"""The ``dossier`` command: ingest, search, sql, tables, demo.
+"""The ``dossier`` command: ingest, search, sql, tables, demo, report, resume, runs.
 
 Errors print as one line on stderr with exit code 1; ``--debug`` shows the traceback instead.
 """
@@ -18,6 +18,7 @@ from dossier.console import (
     RichIngestProgress, err_console, print_catalog, print_hits, print_result, print_summary,
     wants_progress,
 )
+from dossier.cli_report import add_report_commands
 from dossier.settings import Settings
 from tools.knowledge_base import KnowledgeBase
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sql(subs)
     _add_tables(subs)
     _add_demo(subs)
+    add_report_commands(subs)
     return parser
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tools.config import KBSettings
+from graphs.config import ResearchSettings
 
 
-class Settings(KBSettings):
+class Settings(ResearchSettings):
     """All settings. Layers below extend this chain (knowledge base → engine → research)."""

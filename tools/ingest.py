@@ -24,7 +24,7 @@ from tools.corpus import Corpus
 from tools.discover import FoundFile, Problem, discover, root_prefix, sidecar_for
 from tools.embeddings import Embedder
 from tools.models import Chunk, DocRecord, IngestSummary, SkippedFile
-from tools.parsing import ParseError, parse_file
+from tools.parsing import ParseError, parse_bytes
 from tools.warehouse import TableImportError, Warehouse
 
 FLUSH_CHUNKS = 512  # chunks embedded and written per batch: large enough to amortise LanceDB commits
@@ -124,11 +124,12 @@ class Ingestor:
             return None
         max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
         if stat.st_size > max_bytes:
-            raise ParseError(f"file larger than the {self.settings.max_file_mb:g} MB limit")
-        digest = content_hash(item.path.read_bytes())
+            raise ParseError(f"file larger than {self.settings.max_file_mb:g} MB limit")
+        data = item.path.read_bytes()
+        digest = content_hash(data)
         if previous and previous.content_hash == digest:
             return None
-        doc = parse_file(item.path, source=item.source, max_bytes=max_bytes)
+        doc = parse_bytes(data, suffix=item.path.suffix, source=item.source, max_bytes=max_bytes)
         doc_id = make_doc_id(item.source, digest)
         chunks = chunk_document(
             doc,

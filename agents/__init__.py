@@ -1,0 +1,1 @@
+"""The research roles (planner, researcher, reflector, writer), LLM-backed and offline."""

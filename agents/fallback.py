@@ -1,0 +1,62 @@
+"""Run the LLM engine, and when it keeps failing, finish the run on the offline engine.
+
+The LLM client already retried transient faults (429, 5xx, timeouts) with backoff before an
+exception reaches here, and the LLM engine re-asked once for malformed output. So a failure here is
+final for that role: it is recorded, and every later role of the run uses the offline engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, TypeVar
+
+from agents.engine import Engine
+from agents.trace import Trace
+
+T = TypeVar("T")
+
+
+class FallbackEngine:
+    def __init__(self, primary: Engine, offline: Engine, *, enabled: bool = True, degraded: bool = False) -> None:
+        self.primary = primary
+        self.offline = offline
+        self.enabled = enabled
+        self.degraded = degraded
+        self.name = primary.name
+
+    def models(self) -> dict[str, str]:
+        return self.primary.models()
+
+    async def _call(self, role: str, trace: Trace, call: Callable[[Engine], Awaitable[T]]) -> T:
+        if self.degraded:
+            trace.engine_used = self.offline.name
+            return await call(self.offline)
+        try:
+            trace.engine_used = self.primary.name
+            return await call(self.primary)
+        except Exception as exc:  # any LLM-side failure after retries; the run must not die
+            if not self.enabled:
+                raise
+            self.degraded = True
+            trace.failures.append(f"{role}: {type(exc).__name__}: {_first_line(exc)}; continued offline")
+            trace.engine_used = self.offline.name
+            return await call(self.offline)
+
+    async def plan(self, question: str, **kw: Any):
+        return await self._call("plan", kw["trace"], lambda e: e.plan(question, **kw))
+
+    async def research(self, task, **kw: Any):
+        return await self._call(f"research {task.sub_question.id}", kw["trace"], lambda e: e.research(task, **kw))
+
+    async def reflect(self, **kw: Any):
+        return await self._call("reflect", kw["trace"], lambda e: e.reflect(**kw))
+
+    async def outline(self, **kw: Any):
+        return await self._call("outline", kw["trace"], lambda e: e.outline(**kw))
+
+    async def write(self, section, **kw: Any):
+        return await self._call(f"write {section.id}", kw["trace"], lambda e: e.write(section, **kw))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else "")[:200]

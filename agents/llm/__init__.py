@@ -1,0 +1,1 @@
+"""The LLM engine: ChatOpenAI against any OpenAI-compatible endpoint."""

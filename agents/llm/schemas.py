@@ -1,0 +1,84 @@
+"""Structured-output schemas the LLM fills; converted to the run's records after validation."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from tools.research_models import Needs
+
+
+class PlannedSubQuestion(BaseModel):
+    question: str = Field(description="A self-contained sub-question.")
+    needs: Needs = Field(description="documents, tables or both")
+    tables: list[str] = Field(default_factory=list, description="Catalog tables it expects to query.")
+    columns: list[str] = Field(default_factory=list, description="Columns it expects to use.")
+    queries: list[str] = Field(default_factory=list, description="1-3 search queries.")
+
+
+class ResearchPlan(BaseModel):
+    """The research plan."""
+
+    sub_questions: list[PlannedSubQuestion]
+    rationale: str = Field("", description="One line on how the question was split.")
+
+
+class SubQuestionReview(BaseModel):
+    sub_question_id: str
+    answered: bool
+    gap: str = Field("", description="What is missing, when not answered.")
+    follow_up_queries: list[str] = Field(default_factory=list)
+    follow_up_sql: list[str] = Field(default_factory=list)
+
+
+class ReportedContradiction(BaseModel):
+    description: str
+    evidence_ids: list[str]
+
+
+class EvidenceReview(BaseModel):
+    """The review of the evidence gathered so far."""
+
+    reviews: list[SubQuestionReview]
+    contradictions: list[ReportedContradiction] = Field(default_factory=list)
+
+
+class PlannedSection(BaseModel):
+    title: str
+    goal: str = ""
+    sub_question_ids: list[str] = Field(default_factory=list)
+    evidence_ids: list[str] = Field(default_factory=list)
+
+
+class ReportOutline(BaseModel):
+    """The report outline."""
+
+    title: str
+    sections: list[PlannedSection]
+
+
+class SearchDocuments(BaseModel):
+    """Search the document corpus (hybrid: meaning + keywords). Returns passages, each with an evidence id to cite."""
+
+    query: str = Field(description="What to look for; try synonyms or the other language if nothing matches.")
+    k: int = Field(6, ge=1, le=20, description="Number of passages.")
+    source: str | None = Field(None, description="Optional glob on document paths, e.g. 'docs/legal/*'.")
+
+
+class ListTables(BaseModel):
+    """List the warehouse tables with row counts and columns."""
+
+
+class DescribeTable(BaseModel):
+    """Describe one table: columns, types, sample values and ranges."""
+
+    name: str
+
+
+class RunSql(BaseModel):
+    """Run one read-only SELECT (or WITH) query over the warehouse tables. Returns rows and an evidence id."""
+
+    sql: str
+
+
+TOOLS = {"SearchDocuments": SearchDocuments, "ListTables": ListTables, "DescribeTable": DescribeTable,
+         "RunSql": RunSql}

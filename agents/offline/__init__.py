@@ -1,0 +1,1 @@
+"""The offline engine: deterministic roles that call no model."""

@@ -1,0 +1,378 @@
+"""Rule-based planning for the offline engine: clauses, entities, comparisons, aspects and time ranges.
+
+The same question and catalog always give the same plan: no randomness, no unordered iteration.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agents.offline.schema_link import TableLink, link_schema, question_ops, relevant_links
+from agents.offline.text import (LEXICON, ConceptHit, detect_language, english_equivalents, extract_time_ranges,
+                                 find_concepts, keywords, squash, tokenize, words)
+from tools.models import TableInfo
+from tools.research_models import Needs, Plan, SubQuestion
+
+# aspect -> English and Chinese question about one entity {x}, the aspect's noun in each language, and a
+# follow-up that deepens a single-clause question ({a} is the aspect as the question worded it).
+_PHRASES: dict[str | None, tuple[str, str, str, str, str, str]] = {
+    "cost": ("What does {x} cost", "{x}的成本是多少", "cost", "成本",
+             "What drives the {a} of {x}", "{x}的{a}受哪些因素影响"),
+    "team": ("How many people does {x} need", "{x}需要多大的团队", "team size", "团队规模",
+             "What roles does a {x} team need", "{x}团队需要哪些角色"),
+    "duration": ("How long does {x} take", "{x}需要多长时间", "duration", "周期",
+                 "What affects how long {x} takes", "哪些因素影响{x}的{a}"),
+    "satisfaction": ("How satisfied are users with {x}", "{x}的满意度如何", "satisfaction", "满意度",
+                     "What drives satisfaction with {x}", "哪些因素影响{x}的{a}"),
+    "risk": ("What are the risks of {x}", "{x}有哪些风险", "risks", "风险",
+             "How can the {a} of {x} be mitigated", "如何降低{x}的{a}"),
+    "benefit": ("What are the advantages of {x}", "{x}有哪些优势", "advantages", "优势",
+                "What are the limitations of {x}", "{x}有哪些局限"),
+    "quality": ("How well does {x} perform", "{x}的效果如何", "quality", "效果",
+                "How can the {a} of {x} be improved", "如何提升{x}的{a}"),
+    "trend": ("How has {x} developed over time", "{x}随时间如何变化", "trend", "趋势",
+              "What drove the changes in {x}", "{x}变化的原因是什么"),
+    "count": ("How many cases of {x} are there", "{x}的数量是多少", "volume", "数量",
+              "How do the {x} break down by category", "{x}的构成如何"),
+    None: ("What are the key characteristics of {x}", "{x}的主要特点是什么", "characteristics", "特点",
+           "What are the key facts about {x}", "关于{x}有哪些关键事实"),
+}
+_CLAUSE_START = (r"what|how|which|who|whom|when|where|why|is|are|was|were|does|do|did|should|can|could|"
+                 r"will|would|has|have|list|show|compare")
+_EN_SPLIT = re.compile(rf",?\s+(?:and|but|vs\.?|versus|compared (?:with|to))\s+(?=(?:{_CLAUSE_START})\b)|,\s+"
+                       rf"(?=(?:{_CLAUSE_START})\b)", re.IGNORECASE)
+_ZH_MARK = re.compile(r"什么|多少|如何|怎么|怎样|哪|吗|是否|几|为什么|为何|是不是|呢")
+_ZH_CONJ = re.compile(r"以及|和|与|及|还是|对比|相比")
+_ANAPHORA = re.compile(r"\b(each|both|they|them|their|it|its|either)\b|各自|分别|两者|它们|二者", re.IGNORECASE)
+_COMPARE_CUE = re.compile(r"\b(or|vs\.?|versus|between)\b|还是|或者", re.IGNORECASE)
+_TIME_PREP = re.compile(r"^(in|during|for|over|within|of|across|since|from|after|before|until|till|up to|"
+                        r"through|between)\b", re.IGNORECASE)
+# Words capitalised only because they open the sentence: never names.
+_LEADING_STOP = frozenset("what how which who when where why should could would can is are do does did will the a an "
+                          "in for and or tell show list give describe summarize summarise explain compare find "
+                          "please let we our my i".split())
+
+
+@dataclass(frozen=True)
+class Entity:
+    label: str  # as the question wrote it
+    key: str  # squashed form: "fine-tuning", "fine_tuning" and "Fine Tuning" are one entity
+    group: str  # the column (or lexicon group) whose values it is; "" when unknown
+    start: int
+
+
+def decompose(question: str, catalog: list[TableInfo], *, max_sub_questions: int = 8) -> Plan:
+    """Split ``question`` into 2..max_sub_questions self-contained sub-questions with search and table hints."""
+    if not words(question):
+        raise ValueError("the question has no words to plan from")
+    limit = max(2, max_sub_questions)
+    lang = detect_language(question)
+    entities = detect_entities(question, catalog)
+    compared = compared_entities(question, entities)
+    periods = extract_time_ranges(question)
+    if len(compared) >= 2:
+        texts, rationale = _comparison(question, lang, entities, compared, limit)
+    elif len(periods) >= 2 and _is_comparison(question):
+        texts, rationale = _period_comparison(question, lang, entities, limit)
+    else:
+        texts, rationale = _clauses_and_follow_ups(question, lang, entities, limit)
+    if len(texts) < 2:  # only when the question is itself our fallback wording
+        texts.append(_finish("关于这个问题，文档中还有哪些相关信息" if lang == "zh" else
+                             "What else do the documents say about this question", lang, ""))
+    subs = [_sub_question(f"q{i}", text, lang, catalog) for i, text in enumerate(texts, 1)]
+    return Plan(question=question, language=lang, sub_questions=subs, rationale=rationale)
+
+
+def detect_entities(question: str, catalog: list[TableInfo]) -> list[Entity]:
+    """Lexicon entities, catalog sample values and capitalised phrases named in the question, in order."""
+    found: list[Entity] = []
+    spans = [r.span for r in extract_time_ranges(question)]  # "Q1 2026" is a period, not a name
+
+    def add(label: str, key: str, group: str, start: int) -> None:
+        if any(e.key == key for e in found) or any(s <= start < e for s, e in spans):
+            return
+        found.append(Entity(label, key, group, start))
+        spans.append((start, start + len(label)))
+
+    for hit in find_concepts(question):
+        if hit.kind == "entity":
+            add(hit.surface, squash(hit.key), LEXICON[hit.key].columns[0], hit.start)
+    for link in link_schema(question, catalog):
+        for column, value in link.values:
+            start = _locate(question, value)
+            if start is not None and not any(e.key == squash(value) for e in found):
+                add(question[start[0]:start[1]], squash(value), column, start[0])
+    for m in re.finditer(r"\b[A-Z][\w&-]*(?:\s+[A-Z][\w&-]*)*", question):
+        phrase, words_ = m.group(), m.group().split()
+        opens = re.fullmatch(r"\s*", question[: m.start()]) or re.search(r"[.?!;:]\s*$", question[: m.start()])
+        if opens and not words_[0].isupper():  # "Costs in Q1": capitalised because it opens the sentence
+            words_ = words_[1:]
+        while words_ and words_[0].lower() in _LEADING_STOP:  # "Should", "What", "Tell": never names
+            words_ = words_[1:]
+        if words_:
+            label = " ".join(words_)
+            add(label, squash(label), "", m.start() + phrase.index(label))
+    return sorted(found, key=lambda e: e.start)
+
+
+def _locate(text: str, value: str) -> tuple[int, int] | None:
+    """Where a catalog value is written in the text (word-wise, so "Customer Support" finds "customer support")."""
+    if not value.isascii():
+        i = text.find(value)
+        return (i, i + len(value)) if i >= 0 else None
+    core = re.sub(r"\(.*?\)", " ", value)
+    needle = [t for _, t, _ in words(core)]
+    seq = words(text)
+    for i in range(len(seq) - len(needle) + 1):
+        if [t for _, t, _ in seq[i:i + len(needle)]] == needle:
+            last = seq[i + len(needle) - 1]
+            return seq[i][2], last[2] + len(last[0])
+    return None
+
+
+def compared_entities(question: str, entities: list[Entity]) -> list[Entity]:
+    """The entities a comparison is about: two or more of one kind, when the question compares at all."""
+    if not _is_comparison(question):
+        return []
+    groups: dict[str, list[Entity]] = {}
+    for e in entities:
+        groups.setdefault(e.group, []).append(e)
+    for group, members in groups.items():
+        if group and len(members) >= 2:
+            return members[:4]
+    # "Milvus or OpenSearch": an entity of unknown kind may be the same kind as the other one; but
+    # "Legal ... fine-tuning" are two known, different kinds, so that is no comparison between them.
+    unknown = any(not e.group for e in entities)
+    return entities[:4] if len(entities) >= 2 and unknown else []
+
+
+def _is_comparison(question: str) -> bool:
+    keys = {h.key for h in find_concepts(question)}
+    return bool(keys & {"compare", "choose"} or _COMPARE_CUE.search(question))
+
+
+def _period_comparison(question: str, lang: str, entities: list[Entity], limit: int) -> tuple[list[str], str]:
+    """"Costs in 2026 Q1 versus 2025 Q4": the same question asked once per period, then side by side."""
+    periods = extract_time_ranges(question)
+    base = question[: periods[0].span[0]] + question[periods[-1].span[1]:]
+    base = re.sub(r"\s+(in|during|for|between|from|of)\s*$", "", base.strip().rstrip("?？").strip(), flags=re.I)
+    labels = [_TIME_PREP.sub("", p.label).strip() for p in periods]
+    if lang == "zh":  # "2025年和2026年的支出对比" -> "2025年的支出情况如何"
+        base = re.sub(r"(对比|比较|相比|的?区别|的?差异)$", "", re.sub(r"^[和与及、]+", "", base))
+        base += "" if _ZH_MARK.search(base) else "情况如何"
+    texts = [_finish(f"{label}{base}" if lang == "zh" else base, lang, "" if lang == "zh" else p.label)
+             for label, p in zip(labels, periods)][: limit - 1]
+    nouns = [_PHRASES[a.key][3 if lang == "zh" else 2] for a in aspects(question)]
+    names = [e.label for e in entities]
+    if lang == "zh":
+        about = "、".join(names) + "的" if names else ""
+        texts.append(_finish(f"{'与'.join(labels)}相比，{about}{'、'.join(nouns) or '情况'}有何变化", lang, ""))
+    else:
+        on = (f" on {_join(nouns)}" if nouns else "") + (f" for {_join(names)}" if names else "")
+        texts.append(_finish(f"How do {_join(labels)} compare{on}", lang, ""))
+    return _dedupe(texts), f"Comparison of periods {' vs '.join(labels)}: the question per period, plus a synthesis."
+
+
+def aspects(question: str) -> list[ConceptHit]:
+    """Measures and qualitative aspects the question asks about, first mention of each, in order."""
+    ops = question_ops(question)  # "how many people" asks for team size, not for a count
+    out: dict[str, ConceptHit] = {}
+    for hit in find_concepts(question):
+        if hit.kind in ("measure", "aspect") or (hit.key in ("trend", "count") and hit.key in ops):
+            out.setdefault(hit.key, hit)
+    return list(out.values())
+
+
+def _comparison(question: str, lang: str, entities: list[Entity], compared: list[Entity],
+                limit: int) -> tuple[list[str], str]:
+    found = aspects(question)
+    keys: list[str | None] = [a.key for a in found] or [None]
+    context = [e for e in entities if e not in compared and e.group and e.group != compared[0].group]
+    ctx = _context(question, lang, context[0].label) if context else ""
+    when = _time_label(question)
+    zh = lang == "zh"  # Chinese puts the context after the entity, English at the end of the question
+    pairs = [_finish(_PHRASES[k][1 if zh else 0].format(x=e.label + ctx if zh else e.label) + ("" if zh else ctx),
+                     lang, when) for k in keys for e in compared]
+    extra = _independent_clauses(question, lang, compared, when)
+    synthesis = _finish(_synthesis(question, lang, compared, found, ctx), lang, when)
+    texts = _dedupe(pairs + extra)[: limit - 1] + [synthesis]
+    names = " vs ".join(e.label for e in compared)
+    about = ", ".join(_PHRASES[k][2] for k in keys)
+    why = f"Comparison of {names} on {about}: one sub-question per entity and aspect, plus a synthesis."
+    return _dedupe(texts), why
+
+
+def _context(question: str, lang: str, label: str) -> str:
+    if lang == "zh":
+        return f"（{label}）"
+    m = re.search(rf"\b(for|in|at|within)\s+(?:the\s+)?{re.escape(label)}", question, re.IGNORECASE)
+    return f" {m.group(1).lower()} {label}" if m else f" for {label}"
+
+
+def _synthesis(question: str, lang: str, compared: list[Entity], found: list[ConceptHit], ctx: str) -> str:
+    labels = [e.label for e in compared]
+    choose = any(h.key == "choose" for h in find_concepts(question))
+    nouns = [_PHRASES[a.key][3 if lang == "zh" else 2] for a in found]
+    if lang == "zh":
+        if choose:
+            return f"{ctx.strip('（）')}应该选择{'还是'.join(labels)}"
+        return f"{'与'.join(labels)}在{'、'.join(nouns)}上的主要区别是什么" if nouns else f"{'与'.join(labels)}的主要区别是什么"
+    if choose:
+        return f"Which is the better choice{ctx}: {_join(labels, 'or')}"
+    on = f" on {_join(nouns)}" if nouns else ""
+    return f"How do {_join(labels)} compare{on}{ctx}"
+
+
+def _join(items: list[str], word: str = "and") -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} {items[-1]}"
+
+
+def _independent_clauses(question: str, lang: str, compared: list[Entity], when: str) -> list[str]:
+    """Clauses about something else than the compared entities keep their own sub-question."""
+    out = []
+    for clause in split_clauses(question, lang):
+        mentions = any(e.key in squash(clause) or squash(e.label) in squash(clause) for e in compared)
+        if not mentions and not _ANAPHORA.search(clause) and len(tokenize(clause)) >= 2:
+            out.append(_finish(clause, lang, when))
+    return out
+
+
+def split_clauses(question: str, lang: str) -> list[str]:
+    """Clauses of a compound question; a conjunction splits only where a new question starts after it."""
+    parts = [p.strip() for p in re.split(r"[;；?？!！。]|\.\s", question) if p.strip()]
+    out: list[str] = []
+    for part in parts:
+        out += _split_zh(part) if lang == "zh" else [p.strip(" ,") for p in _EN_SPLIT.split(part) if p.strip(" ,")]
+    return [c for c in out if tokenize(c)]
+
+
+def _split_zh(part: str) -> list[str]:
+    pieces: list[str] = []
+    for piece in re.split(r"[，,]", part):
+        for sub in _ZH_CONJ.split(piece) if len(_ZH_MARK.findall(piece)) >= 2 else [piece]:
+            # A piece without a question word ("在2026年上半年") belongs to the question that follows it.
+            if pieces and not _ZH_MARK.search(pieces[-1]):
+                pieces[-1] += sub
+            else:
+                pieces.append(sub)
+    if len(pieces) > 1 and not _ZH_MARK.search(pieces[-1]):
+        pieces[-2] += pieces.pop()
+    return [p.strip() for p in pieces if p.strip()]
+
+
+def _clauses_and_follow_ups(question: str, lang: str, entities: list[Entity], limit: int) -> tuple[list[str], str]:
+    when = _time_label(question)
+    clauses = _resolve_pronouns(split_clauses(question, lang), lang)
+    texts = _dedupe([_finish(c, lang, when) for c in clauses] or [_finish(question, lang, "")])
+    n_clauses = len(texts)
+    for follow in _follow_ups(question, lang, entities, when):
+        if len(texts) >= 2:
+            break
+        texts = _dedupe(texts + [follow])
+    how = f"Split into {n_clauses} clause(s)" + (f", deepened with {len(texts) - n_clauses} follow-up(s)"
+                                                 if len(texts) > n_clauses else "")
+    return texts[:limit], how + "."
+
+
+def _resolve_pronouns(clauses: list[str], lang: str) -> list[str]:
+    """"Which vendors were chosen and what do they cost?" -> the second clause names "the vendors"."""
+    out = clauses[:1]
+    for clause in clauses[1:]:
+        hits = [h for h in find_concepts(out[-1]) if h.kind in ("entity", "dimension")]
+        own = [h for h in find_concepts(clause) if h.kind in ("entity", "dimension")]
+        if hits and not own:
+            ref = hits[0].surface if lang == "zh" or hits[0].kind == "entity" else f"the {hits[0].surface}"
+            pattern = r"它们|它" if lang == "zh" else r"\b(they|them|it)\b"
+            clause = re.sub(pattern, ref, clause, count=1, flags=re.IGNORECASE)
+        out.append(clause)
+    return out
+
+
+def _follow_ups(question: str, lang: str, entities: list[Entity], when: str) -> list[str]:
+    zh = lang == "zh"
+    hits = find_concepts(question)
+    found = aspects(question)
+    measure = next((h for h in found if h.kind == "measure"), None)
+    dims = [h for h in hits if h.kind == "dimension"]
+    subject = entities[0].label if entities else (dims[0].surface if zh else f"the {dims[0].surface}") if dims else ""
+    out: list[str] = []
+    ops = {h.key for h in hits}
+    if measure and dims and ops & {"top", "bottom", "average", "total"}:
+        d, m = dims[0].surface, measure.surface.lower()
+        if ops & {"top", "bottom"}:
+            out.append(f"各{d}的{m}分布如何" if zh else f"How does the {m} break down across all {_plural(d.lower())}")
+        else:
+            out.append(f"各{d}之间{m}差异的原因是什么" if zh else f"What explains the differences in {m} between "
+                       f"{_plural(d.lower())}")
+    for a in found:
+        x = f"{subject} {measure.surface}".strip() if a.key == "trend" and measure else subject
+        if a.key == "count" and entities and dims:  # "how many projects were cancelled" -> "cancelled projects"
+            x = f"{entities[0].label}{dims[0].surface}" if zh else f"{entities[0].label} {dims[0].surface}"
+        if x:  # without a subject only a trend follow-up reads well ("what drove the changes in spend")
+            out.append(_PHRASES[a.key][5 if zh else 4].format(x=x, a=_aspect_phrase(question, a, zh)))
+    if subject:
+        out.append(_PHRASES[None][5 if zh else 4].format(x=subject, a=""))
+    topic = ("" if zh else " ").join(k for k, _ in keywords(question, limit=3))
+    out.append(f"文档中关于{topic}有哪些背景信息" if zh else f"What background do the documents give on {topic}")
+    return [_finish(t, lang, when) for t in out]
+
+
+def _aspect_phrase(question: str, hit: ConceptHit, zh: bool) -> str:
+    if zh:
+        return hit.surface
+    before = re.findall(r"([A-Za-z]+)\s+$", question[: hit.start])
+    modifier = before[0] if before and before[0].lower() not in _LEADING_STOP and not before[0][0].isupper() else ""
+    return f"{modifier} {hit.surface}".strip().lower()
+
+
+def _plural(noun: str) -> str:
+    if noun.endswith("s") and not noun.endswith("ss"):  # already plural: "projects"
+        return noun
+    if noun.endswith(("ss", "x", "ch", "sh")):
+        return noun + "es"
+    return noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+
+
+def _time_label(question: str) -> str:
+    labels = [r.label for r in extract_time_ranges(question)]
+    return labels[0] + "".join(f" and {_TIME_PREP.sub('', x).strip()}" for x in labels[1:]) if labels else ""
+
+
+def _finish(text: str, lang: str, when: str) -> str:
+    """A clean question: capitalised, one question mark, the question's time range kept in it."""
+    body = text.strip().rstrip("?？.。!！,，;；").strip()
+    if when and not extract_time_ranges(body):
+        if lang == "zh":
+            body = f"{when}，{body}"
+        else:
+            body += f" {when}" if _TIME_PREP.match(when) else f" in {when}"
+    if lang == "zh":
+        return body + "？"
+    return body[:1].upper() + body[1:] + "?"
+
+
+def _dedupe(texts: list[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for t in texts:
+        seen.setdefault(squash(t), t)
+    return list(seen.values())
+
+
+def _sub_question(sid: str, text: str, lang: str, catalog: list[TableInfo]) -> SubQuestion:
+    links = relevant_links(link_schema(text, catalog))
+    columns = [f"{link.table}.{c}" for link in links for c, s in link.columns if s >= 0.6]
+    kw = " ".join(k for k, _ in keywords(text, limit=6))
+    queries = [text, kw] + ([english_equivalents(text)] if lang == "zh" else [])
+    return SubQuestion(id=sid, question=text, needs=_needs(text, links), tables=[link.table for link in links],
+                       columns=columns[:10], queries=[q for q in dict.fromkeys(queries) if q.strip()][:3])
+
+
+def _needs(text: str, links: list[TableLink]) -> Needs:
+    """Tables alone for a pure computation, documents alone when nothing in the catalog matches."""
+    if not links:
+        return "documents"
+    keys = {h.key for h in find_concepts(text)}
+    qualitative = keys & {"risk", "benefit", "quality", "choose", "explain"}
+    quantitative = question_ops(text) & {"average", "total", "count", "top", "bottom", "trend"}
+    return "tables" if quantitative and not qualitative else "both"

@@ -1,0 +1,153 @@
+"""CLI commands for research runs: report, resume, runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dossier.console import console, err_console
+from dossier.events import DoneEvent, Event, PlanEvent
+from dossier.progress import RunDisplay
+from dossier.render import render_markdown
+from dossier.research import Researcher
+from dossier.settings import Settings
+from tools.knowledge_base import KnowledgeBase
+from tools.research_models import Plan, Report, SubQuestion
+
+
+def add_report_commands(subs) -> None:
+    p = subs.add_parser("report", help="research a question and write a cited report",
+                        description="Plan, research (documents + SQL), reflect, and write a report in which "
+                        "every claim cites its evidence. Offline unless an endpoint is configured.")
+    p.add_argument("question")
+    p.add_argument("-o", "--output", type=Path, help="write the report here (.md); default: print it")
+    engine = p.add_mutually_exclusive_group()
+    engine.add_argument("--offline", action="store_true", help="use the offline engine")
+    engine.add_argument("--model", help="LLM model for every role (sets the LLM engine)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    p.add_argument("--max-rounds", type=int, help="research rounds before writing")
+    p.add_argument("--review", action="store_true", help="review and edit the plan before research")
+    p.add_argument("--quiet", "-q", action="store_true", help="no live progress display")
+    p.set_defaults(handler=cmd_report)
+    r = subs.add_parser("resume", help="continue a stopped or killed run",
+                        description="Resume a run from its last completed step.")
+    r.add_argument("run_id")
+    r.add_argument("-o", "--output", type=Path, help="write the report here (.md)")
+    r.add_argument("--quiet", "-q", action="store_true")
+    r.set_defaults(handler=cmd_resume)
+    s = subs.add_parser("runs", help="list research runs and their state", description="List checkpointed runs.")
+    s.set_defaults(handler=cmd_runs)
+
+
+def report_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    update: dict = {}
+    if args.offline:
+        update["engine"] = "offline"
+    if args.model:
+        update.update(engine="llm", model_fast=args.model, model_strong=args.model)
+    if args.base_url:
+        update.update(base_url=args.base_url, engine=update.get("engine", "llm"))
+    if args.max_rounds:
+        update["max_rounds"] = args.max_rounds
+    return Settings(**{**settings.model_dump(), **update}) if update else settings
+
+
+async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    settings = report_settings(args, settings)
+    kb = await KnowledgeBase.open(settings=settings)
+    researcher = Researcher(kb, settings=settings, approve_plan=args.review)
+    report, paused = await _follow(researcher.stream(args.question), args.quiet)
+    while report is None and paused:  # --review: the stream paused at the plan
+        plan = review_plan(await researcher.pending_plan(paused))
+        report, paused = await _follow(researcher.resume_stream(paused, plan=plan), args.quiet)
+    if report is None:
+        raise RuntimeError("the run ended without a report")
+    return _emit(report, args.output)
+
+
+async def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
+    kb = await KnowledgeBase.open(settings=settings)
+    researcher = Researcher(kb, settings=settings)
+    report, _ = await _follow(researcher.resume_stream(args.run_id), args.quiet)
+    if report is None:
+        raise RuntimeError(f"run {args.run_id} is waiting for plan approval; use `dossier report --review`")
+    return _emit(report, args.output)
+
+
+async def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    kb = await KnowledgeBase.open(settings=settings)
+    runs = await Researcher(kb, settings=settings).runs()
+    if not runs:
+        console.print("no runs yet")
+    for run in runs:
+        console.print(f"{run.run_id}  {run.status:<18} next: {run.next_step:<10} {run.question}", markup=False)
+    return 0
+
+
+async def _follow(events, quiet: bool) -> tuple[Report | None, str | None]:
+    """Drive a run's event stream with a live display in a terminal; returns (report, id of a paused run)."""
+    show = not quiet and sys.stderr.isatty()
+    display = RunDisplay(err_console) if show else None
+    report = None
+    if display:
+        display.__enter__()
+    try:
+        async for event in events:
+            report = _track(event, display) or report
+            if isinstance(event, PlanEvent) and event.awaiting_approval:
+                return None, event.run_id
+    finally:
+        if display:
+            display.__exit__(None, None, None)
+    return report, None
+
+
+def _track(event: Event, display: RunDisplay | None) -> Report | None:
+    if display:
+        display.handle(event)
+    return event.report if isinstance(event, DoneEvent) else None
+
+
+def review_plan(plan: Plan) -> Plan:
+    """Interactive plan review: Enter approves; '-N' removes, '+ text' adds, 'N: text' rewrites."""
+    subs = list(plan.sub_questions)
+    while True:
+        err_console.print("\n[bold]Plan[/bold]")
+        for i, sq in enumerate(subs, 1):
+            err_console.print(f"  {i}. {sq.question} ({sq.needs})", markup=False)
+        answer = input("Enter to approve, -N remove, + TEXT add, N: TEXT rewrite > ").strip()
+        if not answer:
+            return plan.model_copy(update={"sub_questions": _renumber(subs)})
+        subs = _edit(subs, answer)
+
+
+def _edit(subs: list[SubQuestion], answer: str) -> list[SubQuestion]:
+    if answer.startswith("-") and answer[1:].strip().isdigit():
+        index = int(answer[1:]) - 1
+        return [sq for i, sq in enumerate(subs) if i != index] if len(subs) > 1 else subs
+    if answer.startswith("+") and answer[1:].strip():
+        return subs + [SubQuestion(id="new", question=answer[1:].strip(), needs="both", queries=[answer[1:].strip()])]
+    number, sep, text = answer.partition(":")
+    if sep and number.strip().isdigit() and text.strip() and 0 < int(number) <= len(subs):
+        index = int(number) - 1
+        edited = subs[index].model_copy(update={"question": text.strip(), "queries": [text.strip()]})
+        return subs[:index] + [edited] + subs[index + 1:]
+    err_console.print("not understood; try '-2', '+ What about X?' or '1: new wording'")
+    return subs
+
+
+def _renumber(subs: list[SubQuestion]) -> list[SubQuestion]:
+    return [sq.model_copy(update={"id": f"q{i}"}) for i, sq in enumerate(subs, 1)]
+
+
+def _emit(report: Report, output: Path | None) -> int:
+    markdown = render_markdown(report)
+    if output is None:
+        console.print(markdown, markup=False, highlight=False)
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(markdown, encoding="utf-8")
+    console.print(f"report written to {output} ({len(report.references)} references, stop rule "
+                  f"{report.stop_reason}, run {report.run_id})")
+    return 0

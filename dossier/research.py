@@ -1,0 +1,173 @@
+"""The public research API: run, stream, review the plan, resume a killed run, list runs."""
+
+from __future__ import annotations
+
+import inspect
+import secrets
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.types import Command
+
+from agents.fallback import FallbackEngine
+from agents.offline.engine import OfflineEngine
+from dossier.events import DoneEvent, Event, PlanEvent, events_from_update
+from dossier.settings import Settings
+from dossier.sync import run_sync
+from graphs.context import ResearchContext
+from graphs.research import compile_research_graph
+from graphs.state import SERIALIZED_TYPES
+from tools.knowledge_base import KnowledgeBase
+from tools.research_models import Plan, Report
+
+Review = Callable[[Plan], Plan | bool | None | Awaitable[Plan | bool | None]]
+
+
+class RunNotFound(KeyError):
+    pass
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    question: str
+    status: str  # "done", "awaiting approval", "interrupted"
+    next_step: str
+    updated_at: str
+
+
+class Researcher:
+    """Answers questions over one knowledge base; every run is checkpointed in ``kb/runs.sqlite``."""
+
+    def __init__(
+        self, kb: KnowledgeBase, *, settings: Settings | None = None, approve_plan: bool = False,
+        chat_models: dict[str, Any] | None = None,
+    ) -> None:
+        self.kb = kb
+        self.settings = settings or Settings(**kb.settings.model_dump())
+        self.approve_plan = approve_plan
+        self._chat_models = chat_models  # {"fast": model, "strong": model}; tests pass scripted models
+
+    async def run(self, question: str, *, run_id: str | None = None, review: Review | None = None) -> Report:
+        """Run to the end and return the report. With ``approve_plan``, ``review`` gets the plan first."""
+        if self.approve_plan and review is None:
+            raise ValueError("approve_plan=True needs review=callable(plan) -> plan, or use stream() + resume()")
+        report = None
+        async for event in self.stream(question, run_id=run_id):
+            if isinstance(event, PlanEvent) and event.awaiting_approval:
+                decision = review(event.plan)
+                decision = await decision if inspect.isawaitable(decision) else decision
+                return await self.resume(event.run_id, plan=decision if isinstance(decision, Plan) else None)
+            if isinstance(event, DoneEvent):
+                report = event.report
+        assert report is not None, "the graph ended without a report"
+        return report
+
+    async def stream(self, question: str, *, run_id: str | None = None) -> AsyncIterator[Event]:
+        """Yield typed progress events; with ``approve_plan`` the stream pauses after the plan event."""
+        run_id = run_id or new_run_id()
+        inputs = {"run_id": run_id, "question": question}
+        async for event in self._drive(run_id, inputs):
+            yield event
+
+    async def resume(self, run_id: str, *, plan: Plan | None = None) -> Report:
+        """Continue a run from its last completed step (after a crash, or after plan review)."""
+        report = None
+        async for event in self.resume_stream(run_id, plan=plan):
+            if isinstance(event, DoneEvent):
+                report = event.report
+        if report is None:
+            raise RuntimeError(f"run {run_id} paused again; approve its plan with resume(run_id, plan=...)")
+        return report
+
+    async def resume_stream(self, run_id: str, *, plan: Plan | None = None) -> AsyncIterator[Event]:
+        async with self._graph() as graph:
+            state = await graph.aget_state(_config(run_id))
+        if not state.values:
+            raise RunNotFound(f"no run with id {run_id!r} in {self.kb.path / 'runs.sqlite'}")
+        if "report" in state.values:
+            yield DoneEvent(report=state.values["report"])
+            return
+        command = Command(resume=plan.model_dump() if plan else True) if state.interrupts else None
+        async for event in self._drive(run_id, command, degraded=bool(state.values.get("failures"))):
+            yield event
+
+    async def pending_plan(self, run_id: str) -> Plan | None:
+        async with self._graph() as graph:
+            state = await graph.aget_state(_config(run_id))
+        return state.values.get("plan") if state.interrupts else None
+
+    async def runs(self) -> list[RunInfo]:
+        async with self._graph() as graph:
+            ids = await _thread_ids(graph.checkpointer)
+            return [await _run_info(graph, run_id) for run_id in ids]
+
+    def run_sync(self, question: str, **kwargs: Any) -> Report:
+        return run_sync(self.run(question, **kwargs))
+
+    async def _drive(self, run_id: str, graph_input: Any, *, degraded: bool = False) -> AsyncIterator[Event]:
+        context = ResearchContext(kb=self.kb, engine=self._engine(degraded), settings=self.settings,
+                                  approve_plan=self.approve_plan)
+        config = _config(run_id) | {"max_concurrency": self.settings.branch_concurrency}
+        async with self._graph() as graph:
+            async for chunk in graph.astream(graph_input, config, context=context, stream_mode="updates"):
+                for node, update in chunk.items():
+                    if node == "__interrupt__":
+                        plan = await self._interrupted_plan(graph, run_id)
+                        yield PlanEvent(run_id=run_id, plan=plan, awaiting_approval=True)
+                        continue
+                    for event in events_from_update(node, update or {}, run_id):
+                        yield event
+
+    async def _interrupted_plan(self, graph: Any, run_id: str) -> Plan:
+        state = await graph.aget_state(_config(run_id))
+        return state.values["plan"]
+
+    def _engine(self, degraded: bool) -> FallbackEngine:
+        offline = OfflineEngine()
+        if not self.settings.uses_llm() and self._chat_models is None:
+            return FallbackEngine(offline, offline, enabled=False)
+        from agents.llm.engine import LLMEngine  # imported only when an LLM is configured
+
+        primary = LLMEngine(self.settings, chat_models=self._chat_models)
+        return FallbackEngine(primary, offline, enabled=self.settings.fallback_offline, degraded=degraded)
+
+    @asynccontextmanager
+    async def _graph(self):
+        path = self.kb.path / "runs.sqlite"
+        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+            saver.serde = JsonPlusSerializer(allowed_msgpack_modules=SERIALIZED_TYPES)
+            yield compile_research_graph(saver)
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("r%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def _config(run_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": run_id}}
+
+
+async def _thread_ids(saver: AsyncSqliteSaver) -> list[str]:
+    await saver.setup()
+    async with saver.conn.execute(
+        "SELECT thread_id, max(checkpoint_id) FROM checkpoints GROUP BY thread_id ORDER BY 2 DESC"
+    ) as cursor:
+        return [row[0] async for row in cursor]
+
+
+async def _run_info(graph: Any, run_id: str) -> RunInfo:
+    state = await graph.aget_state(_config(run_id))
+    values = state.values
+    if "report" in values:
+        status = "done"
+    elif state.interrupts:
+        status = "awaiting approval"
+    else:
+        status = "interrupted"
+    return RunInfo(run_id=run_id, question=values.get("question", ""), status=status,
+                   next_step=",".join(state.next) or "-", updated_at=str(state.created_at or ""))

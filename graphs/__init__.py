@@ -1,0 +1,1 @@
+"""LangGraph wiring for Dossier: state, routes and graph builders (no business logic)."""

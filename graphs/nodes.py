@@ -1,0 +1,139 @@
+"""Graph nodes: each unpacks the state, calls one role of the engine, and returns an update.
+
+Nodes never mutate the state they receive, and hold no research logic of their own.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agents.engine import ResearchTask
+from agents.report import build_report
+from agents.stopping import decide_stop, new_evidence_in_round
+from agents.textlang import question_language
+from agents.toolbox import Toolbox
+from agents.trace import Trace
+from agents.verify import verify_sections
+from graphs.context import ResearchContext
+from graphs.state import BranchState, ResearchState, WriteState
+from tools.research_models import Plan
+
+Ctx = Runtime[ResearchContext]
+
+
+@contextmanager
+def _traced(stage: str) -> Iterator[tuple[Trace, dict[str, Any]]]:
+    trace, update = Trace(), {}
+    started = time.perf_counter()
+    yield trace, update
+    update["usage"] = trace.usage
+    update["failures"] = trace.failures
+    update["timings"] = {stage: time.perf_counter() - started}
+
+
+async def plan_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    language = question_language(state["question"], ctx.settings.report_language)
+    catalog = await ctx.kb.tables()
+    with _traced("plan") as (trace, update):
+        plan = await ctx.engine.plan(
+            state["question"], catalog=catalog, language=language,
+            max_sub_questions=ctx.settings.max_sub_questions, trace=trace,
+        )
+        update.update(plan=plan, language=language, round=1, started_at=state.get("started_at") or time.time())
+    return update
+
+
+async def review_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
+    """Plan approval: pause the run here; the caller resumes with the plan it approved or edited."""
+    if not runtime.context.approve_plan:
+        return {}
+    answer = interrupt({"run_id": state.get("run_id"), "plan": state["plan"].model_dump()})
+    if answer is True or answer is None:
+        return {}
+    return {"plan": Plan.model_validate(answer)}
+
+
+async def research_node(branch: BranchState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    toolbox = Toolbox(ctx.kb, search_k=ctx.settings.tool_search_k)
+    task = ResearchTask(
+        question=branch["question"], sub_question=branch["sub_question"], round=branch["round"],
+        language=branch["language"], gap=branch["gap"], tried_queries=branch["tried_queries"],
+        tried_sql=branch["tried_sql"],
+    )
+    with _traced("research") as (trace, update):
+        finding = await ctx.engine.research(task, toolbox=toolbox, trace=trace)
+        finding = finding.model_copy(update={"tool_calls": toolbox.calls,
+                                             "evidence_ids": sorted(toolbox.evidence)})
+        update.update(findings=[finding], evidence=dict(toolbox.evidence))
+    return update
+
+
+async def reflect_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
+    ctx, settings = runtime.context, runtime.context.settings
+    round_ = state["round"]
+    with _traced("reflect") as (trace, update):
+        reflection = await ctx.engine.reflect(
+            question=state["question"], plan=state["plan"], findings=state["findings"],
+            evidence=state["evidence"], round=round_, trace=trace,
+        )
+    usage = (state.get("usage") or trace.usage).add(trace.usage)
+    stop = decide_stop(
+        covered=reflection.covered, round=round_, max_rounds=settings.max_rounds, usage=usage,
+        new_evidence=new_evidence_in_round(state["findings"], round_), started_at=state["started_at"],
+        token_budget=settings.token_budget, time_budget_s=settings.time_budget_s,
+        cost_budget_usd=settings.cost_budget_usd, has_follow_ups=bool(reflection.gaps),
+    )
+    update.update(reflection=reflection, covered=reflection.covered, pending_gaps=reflection.gaps,
+                  reflected_round=round_)
+    if stop is None:
+        update["round"] = round_ + 1
+    else:
+        update["stop_reason"] = stop
+    return update
+
+
+async def outline_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
+    with _traced("outline") as (trace, update):
+        outline = await runtime.context.engine.outline(
+            question=state["question"], plan=state["plan"], findings=state["findings"],
+            evidence=state["evidence"], language=state["language"], reflection=state.get("reflection"),
+            trace=trace,
+        )
+        update["outline"] = outline
+    return update
+
+
+async def write_node(job: WriteState, runtime: Ctx) -> dict[str, Any]:
+    with _traced("write") as (trace, update):
+        section = await runtime.context.engine.write(
+            job["section"], question=job["question"], plan=job["plan"], evidence=job["evidence"],
+            language=job["language"], reflection=job["reflection"], trace=trace,
+        )
+        update["sections"] = [section.model_copy(update={"order": job["order"]})]
+    return update
+
+
+async def verify_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
+    """Citations are checked in code: unknown ids removed, numbers matched against cited evidence."""
+    started = time.perf_counter()
+    sections = sorted(state.get("sections", []), key=lambda s: s.order)
+    verified = verify_sections(sections, state["evidence"])
+    return {
+        "final_sections": verified.sections, "references": verified.references,
+        "verification": verified.verification, "timings": {"verify": time.perf_counter() - started},
+    }
+
+
+async def finalize_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    version = await ctx.kb.version()
+    timings = {**(state.get("timings") or {}), "total_wall": time.time() - state["started_at"]}
+    report = build_report(state, engine=ctx.engine, settings=ctx.settings, kb_version=version, timings=timings)
+    return {"report": report}

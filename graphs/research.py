@@ -1,0 +1,40 @@
+"""The research graph: plan → review → research (fan-out) → reflect ⟲ → outline → write (fan-out) → verify → finalize."""
+
+from __future__ import annotations
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from graphs.context import ResearchContext
+from graphs.nodes import (
+    finalize_node, outline_node, plan_node, reflect_node, research_node, review_node, verify_node, write_node,
+)
+from graphs.routes import after_reflect, to_research, to_writers
+from graphs.state import ResearchState
+
+
+def build_research_graph() -> StateGraph:
+    graph = StateGraph(ResearchState, context_schema=ResearchContext)
+    graph.add_node("plan", plan_node)
+    graph.add_node("review", review_node)
+    graph.add_node("research", research_node)
+    graph.add_node("reflect", reflect_node)
+    graph.add_node("outline", outline_node)
+    graph.add_node("write", write_node)
+    graph.add_node("verify", verify_node)
+    graph.add_node("finalize", finalize_node)
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", "review")
+    graph.add_conditional_edges("review", to_research, ["research"])
+    graph.add_edge("research", "reflect")
+    graph.add_conditional_edges("reflect", after_reflect, ["research", "outline"])
+    graph.add_conditional_edges("outline", to_writers, ["write"])
+    graph.add_edge("write", "verify")
+    graph.add_edge("verify", "finalize")
+    graph.add_edge("finalize", END)
+    return graph
+
+
+def compile_research_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+    return build_research_graph().compile(checkpointer=checkpointer, name="dossier-research")

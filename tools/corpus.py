@@ -1,0 +1,394 @@
+"""The passage store: chunks with vectors and a BM25 index in LanceDB, plus the ingest manifest.
+
+Hybrid search runs the vector and full-text queries as two LanceDB queries and fuses them here
+(``tools.fusion``) rather than with LanceDB's built-in hybrid query, because the fusion rules
+that matter (zero-score hits dropped, cross-lingual weighting) are ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from lancedb.index import HnswSq
+
+from tools import fusion
+from tools.config import FtsTokenizer, KBSettings
+from tools.embeddings import Embedder
+from tools.fts import fts_index, fts_query, fts_text, safe_query
+from tools.models import Chunk, DocRecord, Hit, SearchMode
+from tools.textlang import detect_language
+
+CHUNKS = "chunks"
+DOCUMENTS = "documents"
+KB_FILE = "kb.json"
+# Re-rank ANN candidates by exact cosine distance: IVF_HNSW_SQ otherwise returns quantised
+# squared-L2 distances (measured: 2x the cosine distance), which 1 - d cannot turn into a similarity.
+_REFINE = 4
+# Strong read consistency: an ingest in another process is visible to the next search here.
+_CONSISTENCY = timedelta(0)
+
+
+# -- rows: how a Chunk is stored -------------------------------------------------------------
+
+# Stored columns a search returns (never the vector or the token column).
+CHUNK_COLUMNS = [*Chunk.model_fields]
+
+
+def chunk_schema(dim: int) -> pa.Schema:
+    """Chunk fields, plus ``tags`` ("key=value" per metadata pair, filterable with array_has),
+    ``fts`` (the text the BM25 index covers) and the vector."""
+    types = {"page": pa.int32(), "char_start": pa.int64(), "char_end": pa.int64(), "token_count": pa.int32()}
+    fields = [pa.field(n, types.get(n, pa.string()), nullable=n not in ("chunk_id", "text"))
+              for n in CHUNK_COLUMNS]
+    return pa.schema([*fields, pa.field("tags", pa.list_(pa.string())), pa.field("fts", pa.string()),
+                      pa.field("vector", pa.list_(pa.float32(), dim))])
+
+
+def chunks_to_arrow(chunks: list[Chunk], vectors: np.ndarray, tokenizer: FtsTokenizer) -> pa.Table:
+    rows = [c.model_dump() for c in chunks]
+    for row in rows:
+        meta = row["metadata"]
+        row["metadata"] = json.dumps(meta, ensure_ascii=False, sort_keys=True)
+        row["tags"] = [f"{k}={v}" for k, v in sorted(meta.items())]
+        # Title and section headings are searchable words too; every tokenizer mode sees the same.
+        searchable = "\n".join(p for p in (row["title"], row["section"], row["text"]) if p)
+        row["fts"] = fts_text(searchable) if tokenizer == "jieba" else searchable
+    schema = chunk_schema(vectors.shape[1])
+    table = pa.Table.from_pylist(rows, schema=schema.remove(schema.get_field_index("vector")))
+    flat = pa.array(np.ascontiguousarray(vectors).reshape(-1), type=pa.float32())
+    return table.append_column(schema.field("vector"), pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]))
+
+
+def row_to_chunk(row: Mapping[str, Any]) -> Chunk:
+    fields = {n: row[n] for n in CHUNK_COLUMNS}
+    fields["metadata"] = json.loads(row["metadata"] or "{}")
+    return Chunk(**fields)
+
+
+DOC_TYPES = {"size": pa.int64(), "mtime_ns": pa.int64(), "n_chunks": pa.int32()}
+
+
+def doc_schema() -> pa.Schema:
+    return pa.schema([pa.field(n, DOC_TYPES.get(n, pa.string()), nullable=n != "source")
+                      for n in DocRecord.model_fields])
+
+
+def docs_to_arrow(records: list[DocRecord]) -> pa.Table:
+    return pa.Table.from_pylist([r.model_dump() for r in records], schema=doc_schema())
+
+
+# -- filters: SQL for LanceDB's where clause --------------------------------------------------
+
+def sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def glob_sql(glob: str) -> str:
+    """A shell glob on ``source`` as SQL: LIKE for ``*``/``?``, a regex when it has ``[...]``."""
+    if "[" in glob:
+        return f"regexp_like(source, {sql_str(_glob_regex(glob))})"
+    like = "".join({"*": "%", "?": "_", "%": "\\%", "_": "\\_", "\\": "\\\\"}.get(c, c) for c in glob)
+    return f"source LIKE {sql_str(like)} ESCAPE '\\'"
+
+
+def _glob_regex(glob: str) -> str:
+    # fnmatch.translate emits Python-only syntax ((?s:...)\Z); Rust's regex needs plain ^...$.
+    out, i = [], 0
+    while i < len(glob):
+        c = glob[i]
+        end = glob.find("]", i + 2) if c == "[" else -1
+        if c == "[" and end != -1:
+            body = glob[i + 1 : end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = end + 1
+            continue
+        out.append(".*" if c == "*" else "." if c == "?" else re.escape(c))
+        i += 1
+    return "^" + "".join(out) + "$"
+
+
+def where_clause(source_glob: str | None, where: Mapping[str, str] | None) -> str | None:
+    parts = [glob_sql(source_glob)] if source_glob else []
+    parts += [f"array_has(tags, {sql_str(f'{k}={v}')})" for k, v in sorted((where or {}).items())]
+    return " AND ".join(f"({p})" for p in parts) or None
+
+
+class KBMismatch(RuntimeError):
+    """The knowledge base on disk was built with settings the configured ones cannot extend."""
+
+
+class EmbedderMismatch(KBMismatch):
+    """Vectors from two embedders are not comparable; mixing them would corrupt search."""
+
+
+class TokenizerMismatch(KBMismatch):
+    """The BM25 index (and the jieba token column) were built for another tokenizer mode."""
+
+
+def _setting_hint(name: str) -> str:
+    if name.startswith("openai:"):
+        return f"DOSSIER_EMBEDDER=openai and DOSSIER_EMBEDDING_MODEL={name.split(':', 1)[1]}"
+    return f"DOSSIER_EMBEDDER={'hash' if name.startswith('hash-') else name}"
+
+
+def _found(side_scores: Mapping[str, Mapping[str, float]], side: str, chunk_id: str) -> float | None:
+    """A side's score for a chunk, or None where that side did not match it (score <= 0)."""
+    score = side_scores.get(side, {}).get(chunk_id)
+    return score if score is not None and score > 0 else None
+
+
+async def _rows(builder: Any, filt: str | None, limit: int, score: str) -> list[dict]:
+    """Run one side's query; ``_side_score`` is BM25, or 1 - cosine distance for vectors."""
+    if filt:
+        builder = builder.where(filt)
+    # Naming the score column keeps LanceDB from warning that auto-projection will change.
+    rows = await builder.select([*CHUNK_COLUMNS, score]).limit(limit).to_list()
+    for row in rows:
+        raw = float(row.pop(score))
+        row["_side_score"] = 1.0 - raw if score == "_distance" else raw
+    return rows
+
+
+def _embedder_dim(embedder: Embedder) -> int | None:
+    """The embedder's width without a network call where it is not yet known."""
+    return getattr(embedder, "known_dim", None) if hasattr(embedder, "known_dim") else embedder.dim
+
+
+class Corpus:
+    """One knowledge base's LanceDB tables, behind one connection."""
+
+    def __init__(self, kb_dir: Path, db: Any, embedder: Embedder, settings: KBSettings) -> None:
+        self.kb_dir = kb_dir
+        self.embedder = embedder
+        self.settings = settings
+        self._db = db
+        self._tables: dict[str, Any] = {}
+        self._create_lock = asyncio.Lock()
+        self._languages: tuple[int, dict[str, float]] | None = None  # (table version, shares)
+
+    @classmethod
+    async def open(cls, kb_dir: Path, *, embedder: Embedder, settings: KBSettings) -> Corpus:
+        kb_dir = Path(kb_dir)
+        (kb_dir / "lancedb").mkdir(parents=True, exist_ok=True)
+        db = await lancedb.connect_async(str(kb_dir / "lancedb"), read_consistency_interval=_CONSISTENCY)
+        corpus = cls(kb_dir, db, embedder, settings)
+        if (record := corpus._read_record()) is not None:
+            corpus._check_record(record, _embedder_dim(embedder))
+        return corpus
+
+    def _read_record(self) -> dict[str, Any] | None:
+        path = self.kb_dir / KB_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    def _check_record(self, record: Mapping[str, Any], dim: int | None) -> None:
+        name, built_dim = record["embedder"], int(record["dim"])
+        if name != self.embedder.name or (dim is not None and dim != built_dim):
+            shown = "unknown" if dim is None else dim
+            raise EmbedderMismatch(
+                f"this knowledge base was built with {name} (dim {built_dim}); the configured "
+                f"embedder is {self.embedder.name} (dim {shown}). Re-ingest into a new --kb folder "
+                f"or set {_setting_hint(name)}."
+            )
+        built_tok = record.get("fts_tokenizer", self.settings.fts_tokenizer)
+        if built_tok != self.settings.fts_tokenizer:
+            raise TokenizerMismatch(
+                f"this knowledge base's full-text index was built with the {built_tok} tokenizer; the "
+                f"configured one is {self.settings.fts_tokenizer}. Re-ingest into a new --kb folder "
+                f"or set DOSSIER_FTS_TOKENIZER={built_tok}."
+            )
+
+    def _ensure_record(self, dim: int) -> None:
+        if (existing := self._read_record()) is not None:
+            return self._check_record(existing, dim)
+        record = {"embedder": self.embedder.name, "dim": dim, "fts_tokenizer": self.settings.fts_tokenizer}
+        path = self.kb_dir / KB_FILE
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)  # atomic: a crash never leaves a half-written record
+
+    async def _table(self, name: str) -> Any | None:
+        if name not in self._tables:
+            try:
+                self._tables[name] = await self._db.open_table(name)
+            except ValueError:  # lancedb raises ValueError("Table ... was not found")
+                return None
+        return self._tables[name]
+
+    async def _create(self, name: str, schema: pa.Schema) -> Any:
+        async with self._create_lock:
+            table = await self._table(name)
+            if table is None:
+                table = await self._db.create_table(name, schema=schema, exist_ok=True)
+                if name == CHUNKS:
+                    # Indexed while empty: LanceDB then also scans rows added since the last
+                    # refresh, so text search finds new chunks before refresh_indexes runs.
+                    column, config = fts_index(self.settings.fts_tokenizer)
+                    await table.create_index(column, config=config, replace=True)
+                self._tables[name] = table
+            return table
+
+    async def add_chunks(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """Insert or replace chunks by ``chunk_id`` (re-running an ingest changes nothing)."""
+        if not chunks:
+            return
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(chunks):
+            raise ValueError(f"expected {len(chunks)} vectors, got shape {vectors.shape}")
+        dim = int(vectors.shape[1])
+        self._ensure_record(dim)
+        table = await self._table(CHUNKS) or await self._create(CHUNKS, chunk_schema(dim))
+        data = await asyncio.to_thread(chunks_to_arrow, chunks, vectors, self.settings.fts_tokenizer)
+        await table.merge_insert("chunk_id").when_matched_update_all().when_not_matched_insert_all().execute(data)
+
+    async def delete_source(self, source: str, *, keep_doc_id: str | None = None) -> int:
+        """Delete a source's chunks (except those of ``keep_doc_id``, its new version); returns how many."""
+        table = await self._table(CHUNKS)
+        if table is None:
+            return 0
+        where = f"source = {sql_str(source)}"
+        if keep_doc_id is not None:
+            where += f" AND doc_id != {sql_str(keep_doc_id)}"
+        result = await table.delete(where)
+        return int(result.num_deleted_rows)
+
+    async def count(self) -> int:
+        table = await self._table(CHUNKS)
+        return 0 if table is None else int(await table.count_rows())
+
+    async def version(self) -> int:
+        """The chunks table's LanceDB version (0 before the first write), for report provenance."""
+        table = await self._table(CHUNKS)
+        return 0 if table is None else int(await table.version())
+
+    async def languages(self) -> dict[str, float]:
+        """Share of chunks per language (``zh``/``en``/``mixed``), cached until the next write.
+
+        Keyed by table version, so a write from another process also invalidates it.
+        """
+        version = await self.version()
+        if self._languages is None or self._languages[0] != version:
+            self._languages = (version, await self._count_languages())
+        return dict(self._languages[1])
+
+    async def _count_languages(self) -> dict[str, float]:
+        table = await self._table(CHUNKS)
+        if table is None:
+            return {}
+        column = (await table.query().select(["language"]).to_arrow())["language"]
+        total = len(column)
+        counts = pc.value_counts(column).to_pylist() if total else []
+        return {c["values"]: c["counts"] / total for c in counts}
+
+    async def refresh_indexes(self) -> None:
+        """Fold recent writes into the indexes; call after an ingest batch, not per chunk.
+
+        The FTS index is rebuilt so BM25 statistics reflect deletions too. Below
+        ``ann_index_threshold`` chunks, exact search is fast enough (and exact); past it an
+        IVF_HNSW_SQ index is built once, and ``optimize`` keeps it current afterwards.
+        """
+        table = await self._table(CHUNKS)
+        if table is not None:
+            column, config = fts_index(self.settings.fts_tokenizer)
+            await table.create_index(column, config=config, replace=True)
+            if await self._needs_ann(table):
+                await table.create_index("vector", config=HnswSq(distance_type="cosine"), replace=True)
+            await table.optimize()
+        docs = await self._table(DOCUMENTS)
+        if docs is not None:
+            await docs.optimize()
+
+    async def _needs_ann(self, table: Any) -> bool:
+        if await table.count_rows() < self.settings.ann_index_threshold:
+            return False
+        return not any(idx.columns == ["vector"] for idx in await table.list_indices())
+
+    async def search(
+        self, query: str, *, k: int, mode: SearchMode = "hybrid", source_glob: str | None = None,
+        where: Mapping[str, str] | None = None,
+    ) -> list[Hit]:
+        """Top ``k`` chunks for ``query``.
+
+        ``score`` is the fused RRF score in hybrid mode and the side's own score otherwise (cosine
+        similarity for vector, BM25 for text). ``source_glob`` is a shell glob on source paths
+        (``*`` also crosses ``/``); ``where`` requires metadata key = value for every pair.
+        """
+        table = await self._table(CHUNKS)
+        if table is None or not query.strip() or k <= 0:
+            return []
+        filt = where_clause(source_glob, where)
+        limit = max(k, self.settings.search_candidates)
+        sides = [fusion.VECTOR, fusion.TEXT] if mode == "hybrid" else [mode]
+        runs = [self._vector_side(table, query, limit, filt) if s == fusion.VECTOR
+                else self._text_side(table, query, limit, filt) for s in sides]
+        results = dict(zip(sides, await asyncio.gather(*runs), strict=True))
+        return await self._fuse(query, results, k=k, hybrid=mode == "hybrid")
+
+    async def _vector_side(self, table: Any, query: str, limit: int, filt: str | None) -> list[dict]:
+        vector = await asyncio.to_thread(self.embedder.embed_query, query)
+        builder = table.query().nearest_to(vector).distance_type("cosine").refine_factor(_REFINE)
+        return await _rows(builder, filt, limit, "_distance")
+
+    async def _text_side(self, table: Any, query: str, limit: int, filt: str | None) -> list[dict]:
+        column, _ = fts_index(self.settings.fts_tokenizer)
+        text = fts_query(query) if self.settings.fts_tokenizer == "jieba" else safe_query(query)
+        if not text:
+            return []
+        return await _rows(table.query().nearest_to_text(text, columns=[column]), filt, limit, "_score")
+
+    async def _fuse(self, query: str, results: dict[str, list[dict]], *, k: int, hybrid: bool) -> list[Hit]:
+        rows: dict[str, dict] = {}
+        side_scores: dict[str, dict[str, float]] = {}
+        for side, side_rows in results.items():
+            side_scores[side] = {r["chunk_id"]: r["_side_score"] for r in side_rows}
+            for row in side_rows:
+                rows.setdefault(row["chunk_id"], row)
+        ranked = {side: list(scores.items()) for side, scores in side_scores.items()}
+        weights = None
+        if hybrid:
+            langs = getattr(self.embedder, "languages", None)
+            weights = fusion.query_weights(detect_language(query), await self.languages(), vector_langs=langs)
+        fused = fusion.rrf_fuse(ranked, k=self.settings.rrf_k, weights=weights)[:k]
+        hits = []
+        for rank, (chunk_id, score) in enumerate(fused, start=1):
+            vec, txt = (_found(side_scores, side, chunk_id) for side in (fusion.VECTOR, fusion.TEXT))
+            own = score if hybrid else (vec if vec is not None else txt)
+            hits.append(Hit(chunk=row_to_chunk(rows[chunk_id]), score=float(own), rank=rank,
+                            vector_score=vec, text_score=txt))
+        return hits
+
+    async def upsert_documents(self, records: list[DocRecord]) -> None:
+        if not records:
+            return
+        table = await self._table(DOCUMENTS) or await self._create(DOCUMENTS, doc_schema())
+        upsert = table.merge_insert("source").when_matched_update_all().when_not_matched_insert_all()
+        await upsert.execute(docs_to_arrow(records))
+
+    async def upsert_document(self, record: DocRecord) -> None:
+        await self.upsert_documents([record])
+
+    async def document_records(self) -> dict[str, DocRecord]:
+        table = await self._table(DOCUMENTS)
+        if table is None:
+            return {}
+        rows = (await table.query().to_arrow()).to_pylist()
+        return {r["source"]: DocRecord(**r) for r in rows}
+
+    async def delete_document(self, source: str) -> None:
+        table = await self._table(DOCUMENTS)
+        if table is not None:
+            await table.delete(f"source = {sql_str(source)}")
+
+    def close(self) -> None:
+        for table in self._tables.values():
+            table.close()
+        self._tables.clear()

@@ -1,0 +1,393 @@
+"""Guarded SQL: a parse-tree check that a statement is one read-only query over known tables,
+and an executor that runs it on a locked-down, read-only DuckDB connection.
+
+The check uses DuckDB's own parser (``extract_statements`` for statement count and type,
+``json_serialize_sql`` for the tree), never regexes, so comments, casing and quoting cannot hide
+a second statement or a file read. The connection is the second line of defence: read-only,
+no external access, extensions neither installed nor auto-loaded, configuration locked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import threading
+import time
+from contextlib import suppress
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from tools.models import SqlResult
+
+# Names a user table may never take (the warehouse prefixes them) and a query may never read.
+INTERNAL_PREFIX = "_dossier"
+SYSTEM_PREFIXES = ("duckdb_", "pg_", "sqlite_", "pragma_", INTERNAL_PREFIX)
+SYSTEM_SCHEMAS = frozenset({"information_schema", "pg_catalog", "system", "temp"})
+# Table functions that generate rows from their arguments and touch no file or catalog.
+ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+_DENIED_FUNCTIONS = {
+    **dict.fromkeys(("getenv", "current_setting", "getvariable", "current_query", "which_secret"),
+                    "reads the environment or session state"),
+    **dict.fromkeys(("nextval", "currval", "setseed"), "reads or changes session state"),
+    **dict.fromkeys(("sleep_ms", "pg_sleep"), "only stalls the server"),
+    **dict.fromkeys(("query", "query_table", "json_execute_serialized_sql"), "runs SQL the check cannot see"),
+    **dict.fromkeys(("sniff_csv", "glob"), "reads the file system"),
+}
+_DENIED_FUNCTION_PREFIXES = ("read_", "parquet_", "duckdb_", "pragma_", "pg_get_")
+_QUERY_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"})
+
+
+class SqlRefused(ValueError):
+    """The statement was not run; ``str(exc)`` says why and what to do instead."""
+
+
+class SqlTimeout(RuntimeError):
+    """The statement ran past the time limit and was interrupted."""
+
+
+class SqlFailed(RuntimeError):
+    """DuckDB rejected a statement that passed the check (unknown column, type error, …)."""
+
+
+def check_sql(sql: str, *, allowed_tables: set[str]) -> list[str]:
+    """Return the tables ``sql`` reads, or raise ``SqlRefused`` with a specific reason."""
+    if "\x00" in sql:
+        raise SqlRefused("the query contains a NUL byte")
+    statement = _single_statement(sql)
+    tree = _parse_tree(statement.query)
+    known = {t.lower(): t for t in allowed_tables}
+    found = [ref for ref in _walk(tree, frozenset()) if _check_node(ref, known)]
+    return sorted({known[str(node.get("table_name")).lower()] for node, _ in found})
+
+
+def _single_statement(sql: str) -> duckdb.Statement:
+    try:
+        with _PARSER_LOCK:
+            statements = _parser().extract_statements(sql)
+    except Exception as exc:  # ParserException and friends
+        raise SqlRefused(f"the query could not be parsed: {_first_line(exc)}") from exc
+    if not statements:
+        raise SqlRefused("the query is empty; send one SELECT or WITH query")
+    if len(statements) > 1:
+        kinds = ", ".join(_kind(s) for s in statements)
+        raise SqlRefused(f"exactly one statement is allowed; got {len(statements)} ({kinds})")
+    statement = statements[0]
+    kind = _type_name(statement)
+    if kind == "MULTI":
+        raise SqlRefused("PIVOT without an explicit IN list is not allowed; list the values: "
+                         "PIVOT t ON col IN ('a', 'b') USING sum(x)")
+    if kind != "SELECT":
+        raise SqlRefused(f"only SELECT/WITH queries are allowed; got {_kind(statement)}")
+    return statement
+
+
+def _type_name(statement: duckdb.Statement) -> str:
+    try:
+        return statement.type.name
+    except ValueError:  # statement kinds newer than the Python binding's enum (UPDATE EXTENSIONS)
+        return "UNKNOWN"
+
+
+def _kind(statement: duckdb.Statement) -> str:
+    text = statement.query.strip()
+    word = text.split(None, 1)[0].upper() if text else ""
+    name = _type_name(statement)
+    return name if not word.isalpha() or word == name else f"{word} ({name} statement)"
+
+
+_PARSER: duckdb.DuckDBPyConnection | None = None
+_PARSER_LOCK = threading.Lock()
+
+
+def _parser() -> duckdb.DuckDBPyConnection:
+    # An in-memory connection of our own (not duckdb's shared default); json is built in.
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = duckdb.connect(":memory:", config={"enable_external_access": False})
+    return _PARSER
+
+
+def _parse_tree(sql: str) -> dict[str, Any]:
+    with _PARSER_LOCK:
+        text = _parser().execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0]
+    try:
+        tree = json.loads(text)
+    except RecursionError as exc:
+        raise SqlRefused("the query is nested too deeply") from exc
+    if tree.get("error"):
+        raise SqlRefused(f"the query could not be parsed: {tree.get('error_message', 'unknown error')}")
+    return tree
+
+
+def _walk(tree: Any, scope: frozenset[str]) -> Iterator[tuple[dict[str, Any], frozenset[str]]]:
+    """Every dict in the tree with the CTE names visible at that point (iterative: deep trees).
+
+    A non-recursive CTE's body does not see its own name (there it means a real table); a
+    recursive one sees it through its RECURSIVE_CTE_NODE.
+    """
+    stack = [(tree, scope)]
+    while stack:
+        item, names = stack.pop()
+        if isinstance(item, list):
+            stack.extend((child, names) for child in item)
+        elif isinstance(item, dict):
+            if item.get("type") == "RECURSIVE_CTE_NODE":
+                names = names | {str(item.get("cte_name", "")).lower()}
+            yield item, names
+            ctes = _cte_entries(item)
+            inner = names | set(ctes)
+            for key, child in item.items():
+                if key == "cte_map":
+                    stack.extend((body, inner - {name}) for name, body in ctes.items())
+                elif isinstance(child, (dict, list)):
+                    stack.append((child, inner))
+
+
+def _cte_entries(node: dict[str, Any]) -> dict[str, Any]:
+    cte_map = node.get("cte_map") or {}
+    return {str(e.get("key", "")).lower(): e.get("value") for e in cte_map.get("map", [])}
+
+
+def _check_node(ref: tuple[dict[str, Any], frozenset[str]], known: dict[str, str]) -> bool:
+    """Refuse what the node may not do; True when it is a reference to a known table."""
+    node, ctes = ref
+    if "function_name" in node:
+        _check_function(node)
+        return False
+    if "class" in node:  # other expressions: operators, constants, columns, lambdas
+        return False
+    kind = node.get("type")
+    if not isinstance(kind, str):
+        return False
+    if kind.endswith("_NODE") and kind not in _QUERY_NODES:
+        verb = kind.removesuffix("_QUERY_NODE").removesuffix("_NODE")
+        raise SqlRefused(f"only SELECT/WITH queries are allowed; got {verb} inside the query")
+    if kind == "TABLE_FUNCTION":
+        _check_table_function(node)
+    elif kind == "SHOW_REF":
+        _check_show(node)
+    elif kind == "BASE_TABLE":
+        return _check_table(node, ctes, known)
+    return False
+
+
+def _check_table(node: dict[str, Any], ctes: frozenset[str], known: dict[str, str]) -> bool:
+    name = str(node.get("table_name", ""))
+    schema, catalog = str(node.get("schema_name", "")), str(node.get("catalog_name", ""))
+    key = name.lower()
+    listing = _listing(known)
+    if is_reserved_table_name(key) or schema.lower() in SYSTEM_SCHEMAS or catalog.lower() in SYSTEM_SCHEMAS:
+        raise SqlRefused(f'system and internal tables are not allowed ("{_dotted(node)}"); {listing}')
+    if catalog or schema.lower() not in ("", "main"):
+        raise SqlRefused(f'schema-qualified name "{_dotted(node)}" is not allowed; '
+                         f"use the bare table name; {listing}")
+    if not schema and key in ctes:
+        return False
+    if key in known:
+        return True
+    if any(ch in name for ch in "/\\.:*?") or name.startswith("~"):
+        raise SqlRefused(f'reading files is not allowed ("{name}" looks like a path); {listing}')
+    raise SqlRefused(f'unknown table "{name}"; {listing}')
+
+
+def _check_table_function(node: dict[str, Any]) -> None:
+    function = node.get("function") or {}
+    name = str(function.get("function_name", "?")).lower()
+    if name not in ALLOWED_TABLE_FUNCTIONS or function.get("schema") or function.get("catalog"):
+        allowed = ", ".join(sorted(ALLOWED_TABLE_FUNCTIONS))
+        raise SqlRefused(f"table function {name} is not allowed (only {allowed}); "
+                         "query the warehouse tables by name")
+
+
+def _check_show(node: dict[str, Any]) -> None:
+    # DESCRIBE/SUMMARIZE wrap an ordinary query (checked like any other); SHOW TABLES and
+    # SHOW <name> list the catalog, internal tables included.
+    if node.get("show_type") not in ("DESCRIBE", "SUMMARY") or not node.get("query"):
+        raise SqlRefused("SHOW is not allowed; use DESCRIBE <table> or the table catalog")
+
+
+def _check_function(node: dict[str, Any]) -> None:
+    name = str(node.get("function_name", "")).lower()
+    if node.get("catalog") or str(node.get("schema", "")).lower() not in ("", "main"):
+        raise SqlRefused(f"schema-qualified function {node.get('schema')}.{name} is not allowed")
+    reason = _DENIED_FUNCTIONS.get(name)
+    if reason is None and name.startswith(_DENIED_FUNCTION_PREFIXES):
+        reason = "reads files or system state"
+    if reason is not None:
+        raise SqlRefused(f"function {name} is not allowed ({reason})")
+
+
+def is_reserved_table_name(name: str) -> bool:
+    """True for names a query may never read, so the warehouse must not give them to user tables."""
+    return name.lower().startswith(SYSTEM_PREFIXES) or name.lower() in SYSTEM_SCHEMAS
+
+
+def _dotted(node: dict[str, Any]) -> str:
+    parts = (node.get("catalog_name"), node.get("schema_name"), node.get("table_name"))
+    return ".".join(str(p) for p in parts if p)
+
+
+def _listing(known: dict[str, str]) -> str:
+    return "known tables: " + (", ".join(sorted(known.values())) or "(none)")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+class GuardedExecutor:
+    """Runs checked queries on one read-only connection with row, time and memory limits.
+
+    Calls are serialised by a lock, so it is safe to call from worker threads one at a time.
+    """
+
+    def __init__(self, db_path: Path, *, allowed_tables: set[str], row_limit: int, timeout_s: float,
+                 memory_limit: str, threads: int):
+        self.db_path = Path(db_path)
+        self.allowed_tables = set(allowed_tables)
+        self.row_limit = row_limit
+        self.timeout_s = timeout_s
+        self.memory_limit = memory_limit
+        self.threads = threads
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+
+    def execute(self, sql: str) -> SqlResult:
+        tables = check_sql(sql, allowed_tables=self.allowed_tables)
+        with self._lock:
+            con = self._connect()
+            started = time.perf_counter()
+            columns, rows = self._run(con, sql)
+            elapsed = (time.perf_counter() - started) * 1000
+        truncated = len(rows) > self.row_limit
+        rows = [[_jsonable(v) for v in row] for row in rows[: self.row_limit]]
+        return SqlResult(sql=sql, columns=columns, rows=rows, row_count=len(rows), truncated=truncated,
+                         tables=tables, elapsed_ms=round(elapsed, 3))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            config = {"enable_external_access": False, "autoinstall_known_extensions": False,
+                      "autoload_known_extensions": False, "allow_community_extensions": False,
+                      "memory_limit": self.memory_limit, "threads": self.threads}
+            # No warehouse yet (nothing imported): an empty in-memory database answers the same way.
+            target = str(self.db_path) if self.db_path.exists() else ":memory:"
+            con = duckdb.connect(target, read_only=target != ":memory:", config=config)
+            try:
+                _lock_configuration(con)
+            except BaseException:
+                con.close()
+                raise
+            self._con = con
+        return self._con
+
+    def _run(self, con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
+        watchdog = _Watchdog(con, self.timeout_s)
+        try:
+            con.execute(sql)
+            description = con.description or []
+            if any(_ZONED in str(d[1]) for d in description):
+                con.abort()
+                con.execute(_zoned_as_text(sql, description))
+            # One row past the cap tells us whether the result was truncated.
+            return [d[0] for d in description], con.fetchmany(self.row_limit + 1)
+        except duckdb.Error as exc:
+            if watchdog.fired or isinstance(exc, duckdb.InterruptException):
+                raise SqlTimeout(f"query interrupted after {self.timeout_s:.1f} s; "
+                                 "add filters or aggregate") from None
+            raise SqlFailed(_failure_text(exc)) from None
+        finally:
+            watchdog.stop()
+            with suppress(duckdb.Error):
+                con.abort()  # a half-fetched execute() result blocks other work on the connection
+
+
+_ZONED = "TIMESTAMP WITH TIME ZONE"
+
+
+def _zoned_as_text(sql: str, description: list[tuple]) -> str:
+    """The query again with TIMESTAMPTZ columns as text: duckdb turns them into Python values
+    through pytz, which is not installed. Positional refs survive duplicate column names."""
+    columns = ", ".join(
+        (f"CAST(#{i} AS VARCHAR)" if _ZONED in str(d[1]) else f"#{i}") + ' AS "' + d[0].replace('"', '""') + '"'
+        for i, d in enumerate(description, start=1)
+    )
+    code = [pos for pos, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
+    end = len(sql)
+    while code and sql[code[-1]] == ";":  # a subquery may not end in ';'
+        end = code.pop()
+    return f"SELECT {columns} FROM (\n{sql[:end]}\n) AS _dossier_result"
+
+
+def _lock_configuration(con: duckdb.DuckDBPyConnection) -> None:
+    """One-way switch, so a query cannot SET/RESET the limits.
+
+    Connections to one file in one process share a DuckDB instance: a second executor finds the
+    configuration already locked, and SET itself is then refused.
+    """
+    locked = con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
+    if not locked:
+        con.execute("SET lock_configuration = true")
+
+
+class _Watchdog:
+    """Interrupts the connection after ``timeout_s`` unless stopped first.
+
+    The lock makes stop() and the timer exclusive, so an interrupt can never land on a later query.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, timeout_s: float):
+        self._con = con
+        self._lock = threading.Lock()
+        self._active = True
+        self.fired = False
+        self._timer = threading.Timer(timeout_s, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._active:
+                self.fired = True
+                self._con.interrupt()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._active = False
+        self._timer.cancel()
+
+
+def _failure_text(exc: duckdb.Error) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return f"query ran out of memory; add filters or aggregate first ({_first_line(exc)})"
+    return text if len(text) <= 800 else text[:800] + " …"
+
+
+def _jsonable(value: Any) -> Any:
+    """DuckDB's Python values as JSON-friendly ones: dates as ISO text, Decimal as float, …"""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (dt.date, dt.time)):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)  # timedelta, UUID, …
