@@ -187,6 +187,8 @@ def _attach_markers(block: str, spans: list[tuple[int, int]]) -> list[tuple[int,
 def _evidence_values(ev: Evidence) -> list[float]:
     """What a claim citing ``ev`` may state: its numbers, and for SQL also the raw cells and counts."""
     values = number_values(ev.text)
+    if ev.kind == "passage":  # its label is part of the citation too ('Budget 2026, § 3 Costs')
+        values += number_values(f"{ev.title or ''} ; {ev.section or ''}")
     if ev.kind == "sql":
         values += number_values(ev.sql or "")
         values += [float(v) for row in ev.rows for v in row if isinstance(v, (int, float)) and not isinstance(v, bool)]

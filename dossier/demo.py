@@ -1,20 +1,22 @@
-"""``dossier demo``: build the bundled demo knowledge base and answer from it, offline."""
+"""``dossier demo``: build the bundled demo knowledge base and write cited reports from it, offline."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from dossier.console import RichIngestProgress, console, print_hits, print_result, print_summary, wants_progress
+from dossier.console import RichIngestProgress, console, print_summary, wants_progress
+from dossier.render import render_markdown
+from dossier.research import Researcher
 from dossier.settings import Settings
 from tools.knowledge_base import KnowledgeBase
 
 DEMO_DIR = Path(__file__).parent / "demo"
-DEMO_QUESTION = "What does RAG cost compared with fine-tuning, and how many people does each need?"
-DEMO_SQL = (
-    "SELECT approach, count(*) AS projects, min(budget_cny) AS min_budget_cny, "
-    "max(budget_cny) AS max_budget_cny, round(avg(team_size), 1) AS avg_team_size "
-    "FROM llm_projects GROUP BY approach ORDER BY min_budget_cny"
-)
+DEMO_QUESTIONS = {
+    "demo-report-en.md": "Should we choose RAG or fine-tuning for the customer-support assistant, "
+                         "and what would each cost in money and people?",
+    "demo-report-zh.md": "检索增强生成和微调的成本与团队规模有什么区别？",
+}
 
 
 def demo_paths() -> list[Path]:
@@ -31,11 +33,28 @@ async def build_demo_kb(settings: Settings, *, quiet: bool = True) -> KnowledgeB
 
 
 async def run_demo(settings: Settings, *, quiet: bool = False) -> int:
+    """Ingest the demo (incrementally), research each demo question offline, write the reports."""
+    settings = settings.model_copy(update={"engine": "offline"})
     kb = await build_demo_kb(settings, quiet=quiet)
-    console.rule(f"[bold]search[/bold]: {DEMO_QUESTION}")
-    print_hits(await kb.search(DEMO_QUESTION, k=5))
-    console.rule("[bold]sql[/bold]")
-    console.print(DEMO_SQL, markup=False, style="dim")
-    print_result(await kb.sql(DEMO_SQL))
+    out_dir = settings.kb_dir / "reports"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    researcher = Researcher(kb, settings=settings)
+    for name, question in DEMO_QUESTIONS.items():
+        report = await researcher.run(question)
+        path = out_dir / name
+        path.write_text(render_markdown(report), encoding="utf-8")
+        v = report.verification
+        console.print(f"[bold]{question}[/bold]")
+        console.print(f"  → {path}: {len(report.sections)} sections, {len(report.references)} references, "
+                      f"{v.markers_resolved}/{v.markers_total} citations resolved, "
+                      f"{v.numeric_claims_supported}/{v.numeric_claims} numeric claims supported, "
+                      f"stop rule {report.stop_reason}")
+        if report.sections:
+            console.print(_excerpt(report.sections[0].markdown), markup=False, style="dim")
     await kb.close()
     return 0
+
+
+def _excerpt(markdown: str, limit: int = 600) -> str:
+    text = re.sub(r"\n{2,}", "\n", markdown.strip())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"

@@ -56,14 +56,16 @@ class Researcher:
         """Run to the end and return the report. With ``approve_plan``, ``review`` gets the plan first."""
         if self.approve_plan and review is None:
             raise ValueError("approve_plan=True needs review=callable(plan) -> plan, or use stream() + resume()")
-        report = None
+        report, paused = None, None
         async for event in self.stream(question, run_id=run_id):
             if isinstance(event, PlanEvent) and event.awaiting_approval:
-                decision = review(event.plan)
-                decision = await decision if inspect.isawaitable(decision) else decision
-                return await self.resume(event.run_id, plan=decision if isinstance(decision, Plan) else None)
-            if isinstance(event, DoneEvent):
+                paused = event  # let the stream finish so the interrupt is checkpointed before resuming
+            elif isinstance(event, DoneEvent):
                 report = event.report
+        if paused is not None:
+            decision = review(paused.plan)
+            decision = await decision if inspect.isawaitable(decision) else decision
+            return await self.resume(paused.run_id, plan=decision if isinstance(decision, Plan) else None)
         assert report is not None, "the graph ended without a report"
         return report
 

@@ -229,7 +229,8 @@ def test_off_topic_evidence_is_not_quoted() -> None:
     out = outline(plan.question, plan, findings()[3:], EVIDENCE, language="en")
     assert [s.id for s in out.sections] == ["open"]
     body = write_section(out.sections[0], question=plan.question, plan=plan, evidence=EVIDENCE, language="en")
-    assert body.markdown == "### Open questions\n\n- No evidence that addresses “What are the regulatory compliance risks of pre-training” was found."
+    assert body.markdown == ("### Open questions\n\n- No evidence that addresses "
+                             "“What are the regulatory compliance risks of pre-training” was found.")
 
 
 def test_contradictions_and_gaps_section() -> None:
@@ -270,3 +271,21 @@ def test_writing_is_deterministic_across_hash_seeds() -> None:
         outputs.add(done.stdout)
     assert len(outputs) == 1
     assert write_all(PLAN, findings(), "en") == write_all(PLAN, findings(), "en")
+
+
+def test_float_aggregates_are_shown_plainly_and_still_verify() -> None:
+    agg = sql_evidence("SELECT approach, avg(actual_cost_cny) AS avg_cost, avg(team_size) AS avg_team FROM llm_projects "
+                       "GROUP BY approach", ["approach", "avg_cost", "avg_team"],
+                       [["fine_tuning", 3210000.0, 7.5], ["rag", 685833.3333333334, 5.777777777777778]],
+                       ["llm_projects"])
+    plan = Plan(question="Average cost per approach", sub_questions=[
+        SubQuestion(id="q1", question="What is the average cost per approach?", needs="tables")])
+    found = [Finding(sub_question_id="q1", round=1, evidence_ids=[agg.id])]
+    evidence = {agg.id: agg}
+    out = outline(plan.question, plan, found, evidence, language="en")
+    sections = [write_section(s, question=plan.question, plan=plan, evidence=evidence, language="en")
+                for s in out.sections]
+    assert "| fine_tuning | 3210000 | 7.5 |" in sections[1].markdown
+    assert "| rag | 685833 | 5.77778 |" in sections[1].markdown
+    v = verify_sections(sections, evidence).verification
+    assert v.flagged_claims == [] and v.numeric_claims == 4  # two lead-ins, two rows

@@ -214,6 +214,16 @@ def test_rows_are_json_friendly(guard):
     assert result.model_dump_json()
 
 
+def test_timestamptz_results_come_back_as_utc_text(guard):
+    # duckdb converts TIMESTAMPTZ to Python through pytz; the executor turns them into text instead.
+    result = guard.execute("SELECT TIMESTAMPTZ '2024-01-01 10:00:00+02' AS t, 1 AS t, "
+                           "{'at': TIMESTAMPTZ '2024-01-01 00:00:00+00'} AS s; -- trailing ; comment")
+    assert result.columns == ["t", "t", "s"]
+    assert result.rows == [["2024-01-01 08:00:00+00", 1, "{'at': '2024-01-01 00:00:00+00'}"]]
+    ordered = guard.execute("SELECT day::TIMESTAMPTZ AS ts FROM sales ORDER BY day DESC LIMIT 2;")
+    assert ordered.rows == [["2024-03-10 00:00:00+00"], ["2024-02-15 00:00:00+00"]]
+
+
 def test_connection_is_locked_down(guard):
     guard.execute("SELECT 1")
     con = guard._con  # second line of defence: even SQL that slipped past the check is contained
@@ -221,6 +231,7 @@ def test_connection_is_locked_down(guard):
         ("SET memory_limit = '64GB'", duckdb.InvalidInputException),
         ("SET lock_configuration = false", duckdb.InvalidInputException),
         ("SET enable_external_access = true", duckdb.InvalidInputException),
+        ("SET TimeZone = 'America/New_York'", duckdb.InvalidInputException),
         ("SELECT * FROM read_text('/etc/hostname')", duckdb.PermissionException),
         ("CREATE TABLE t AS SELECT 1", duckdb.InvalidInputException),
         ("INSTALL sqlite", duckdb.Error),

@@ -48,7 +48,8 @@ def test_markers_become_numbers_in_first_appearance_order() -> None:
 
 
 def test_an_invented_id_is_removed_and_counted() -> None:
-    (body,), result = check(f"RAG costs 0.2M-3M CNY [ev:deadbeef00]. RAG needs 5-8 people [ev:{RAG.id}][ev:0badc0ffee].")
+    (body,), result = check("RAG costs 0.2M-3M CNY [ev:deadbeef00]. "
+                            f"RAG needs 5-8 people [ev:{RAG.id}][ev:0badc0ffee].")
     assert body == "RAG costs 0.2M-3M CNY ⚠unverified. RAG needs 5-8 people [1]."
     v = result.verification
     assert (v.markers_total, v.markers_resolved, v.unknown_markers_removed) == (3, 1, 2)
@@ -58,7 +59,8 @@ def test_an_invented_id_is_removed_and_counted() -> None:
 
 
 def test_an_invented_number_is_flagged() -> None:
-    (body,), result = check(f"RAG costs 0.2M-9M CNY and needs 5-8 people [ev:{RAG.id}]. RAG needs 5-8 people [ev:{RAG.id}].")
+    (body,), result = check(f"RAG costs 0.2M-9M CNY and needs 5-8 people [ev:{RAG.id}]. "
+                            f"RAG needs 5-8 people [ev:{RAG.id}].")
     assert body == f"RAG costs 0.2M-9M CNY and needs 5-8 people [1]{FLAG}. RAG needs 5-8 people [1]."
     v = result.verification
     assert (v.numeric_claims, v.numeric_claims_supported) == (2, 1)

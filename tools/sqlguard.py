@@ -10,6 +10,7 @@ no external access, extensions neither installed nor auto-loaded, configuration 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import threading
@@ -93,22 +94,18 @@ def _type_name(statement: duckdb.Statement) -> str:
 
 
 def _kind(statement: duckdb.Statement) -> str:
-    text = statement.query.strip()
-    word = text.split(None, 1)[0].upper() if text else ""
-    name = _type_name(statement)
+    """The statement's first word, which names it better than its type (CHECKPOINT is a CALL)."""
+    word, name = (statement.query.split() or [""])[0].upper(), _type_name(statement)
     return name if not word.isalpha() or word == name else f"{word} ({name} statement)"
 
 
-_PARSER: duckdb.DuckDBPyConnection | None = None
 _PARSER_LOCK = threading.Lock()
 
 
+@functools.cache
 def _parser() -> duckdb.DuckDBPyConnection:
     # An in-memory connection of our own (not duckdb's shared default); json is built in.
-    global _PARSER
-    if _PARSER is None:
-        _PARSER = duckdb.connect(":memory:", config={"enable_external_access": False})
-    return _PARSER
+    return duckdb.connect(":memory:", config={"enable_external_access": False})
 
 
 def _parse_tree(sql: str) -> dict[str, Any]:
@@ -157,22 +154,18 @@ def _check_node(ref: tuple[dict[str, Any], frozenset[str]], known: dict[str, str
     node, ctes = ref
     if "function_name" in node:
         _check_function(node)
-        return False
-    if "class" in node:  # other expressions: operators, constants, columns, lambdas
-        return False
     kind = node.get("type")
-    if not isinstance(kind, str):
+    if "class" in node or not isinstance(kind, str):  # expressions: operators, columns, constants…
         return False
     if kind.endswith("_NODE") and kind not in _QUERY_NODES:
         verb = kind.removesuffix("_QUERY_NODE").removesuffix("_NODE")
         raise SqlRefused(f"only SELECT/WITH queries are allowed; got {verb} inside the query")
     if kind == "TABLE_FUNCTION":
         _check_table_function(node)
-    elif kind == "SHOW_REF":
-        _check_show(node)
-    elif kind == "BASE_TABLE":
-        return _check_table(node, ctes, known)
-    return False
+    # DESCRIBE/SUMMARIZE wrap an ordinary query, checked like any other; SHOW lists the catalog.
+    if kind == "SHOW_REF" and (node.get("show_type") not in ("DESCRIBE", "SUMMARY") or not node.get("query")):
+        raise SqlRefused("SHOW is not allowed; use DESCRIBE <table> or the table catalog")
+    return kind == "BASE_TABLE" and _check_table(node, ctes, known)
 
 
 def _check_table(node: dict[str, Any], ctes: frozenset[str], known: dict[str, str]) -> bool:
@@ -201,13 +194,6 @@ def _check_table_function(node: dict[str, Any]) -> None:
         allowed = ", ".join(sorted(ALLOWED_TABLE_FUNCTIONS))
         raise SqlRefused(f"table function {name} is not allowed (only {allowed}); "
                          "query the warehouse tables by name")
-
-
-def _check_show(node: dict[str, Any]) -> None:
-    # DESCRIBE/SUMMARIZE wrap an ordinary query (checked like any other); SHOW TABLES and
-    # SHOW <name> list the catalog, internal tables included.
-    if node.get("show_type") not in ("DESCRIBE", "SUMMARY") or not node.get("query"):
-        raise SqlRefused("SHOW is not allowed; use DESCRIBE <table> or the table catalog")
 
 
 def _check_function(node: dict[str, Any]) -> None:
@@ -319,7 +305,7 @@ def _zoned_as_text(sql: str, description: list[tuple]) -> str:
     """The query again with TIMESTAMPTZ columns as text: duckdb turns them into Python values
     through pytz, which is not installed. Positional refs survive duplicate column names."""
     columns = ", ".join(
-        (f"CAST(#{i} AS VARCHAR)" if _ZONED in str(d[1]) else f"#{i}") + ' AS "' + d[0].replace('"', '""') + '"'
+        (f"CAST(#{i} AS VARCHAR)" if _ZONED in str(d[1]) else f"#{i}") + " AS " + _quote(d[0])
         for i, d in enumerate(description, start=1)
     )
     code = [pos for pos, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
@@ -330,21 +316,16 @@ def _zoned_as_text(sql: str, description: list[tuple]) -> str:
 
 
 def _lock_configuration(con: duckdb.DuckDBPyConnection) -> None:
-    """One-way switch, so a query cannot SET/RESET the limits.
-
-    Connections to one file in one process share a DuckDB instance: a second executor finds the
-    configuration already locked, and SET itself is then refused.
-    """
-    locked = con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
-    if not locked:
-        con.execute("SET lock_configuration = true")
+    # Connections to one file in one process share a DuckDB instance: a second executor finds
+    # the configuration already locked, and then even SET lock_configuration is refused.
+    if not con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
+        con.execute("SET GLOBAL TimeZone = 'UTC'")  # results independent of the host's zone
+        con.execute("SET lock_configuration = true")  # one-way: queries cannot SET/RESET limits
 
 
 class _Watchdog:
-    """Interrupts the connection after ``timeout_s`` unless stopped first.
-
-    The lock makes stop() and the timer exclusive, so an interrupt can never land on a later query.
-    """
+    """Interrupts the connection after ``timeout_s`` unless stopped first; the lock keeps a late
+    timer from interrupting a later query."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, timeout_s: float):
         self._con = con
@@ -365,6 +346,10 @@ class _Watchdog:
         with self._lock:
             self._active = False
         self._timer.cancel()
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _failure_text(exc: duckdb.Error) -> str:

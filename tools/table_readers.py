@@ -224,6 +224,26 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     return data
 
 
+def sidecar_meta(sidecar: dict[str, Any], label: str | None, name: str) -> dict[str, Any]:
+    """Description and column notes for one table: the sidecar's top level, overlaid with its
+    ``tables`` entry for this sheet / SQLite table (by label or by final table name)."""
+    tables = sidecar.get("tables") or {}
+    specific = (tables.get(label) or tables.get(name) or {}) if isinstance(tables, dict) else {}
+    if not isinstance(specific, dict):
+        raise TableImportError(f"sidecar entry tables.{label or name} must be a mapping")
+    columns = {**_notes(sidecar.get("columns")), **_notes(specific.get("columns"))}
+    description = specific.get("description", sidecar.get("description", ""))
+    return {"description": str(description or "").strip(), "columns": columns}
+
+
+def _notes(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TableImportError("sidecar 'columns' must map column names to descriptions")
+    return {str(k).lower(): str(v or "").strip() for k, v in value.items()}  # columns match case-blind
+
+
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__

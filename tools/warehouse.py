@@ -34,7 +34,8 @@ import pyarrow as pa
 from tools.models import ColumnInfo, TableInfo
 from tools.sqlguard import INTERNAL_PREFIX, is_reserved_table_name
 from tools.table_readers import (
-    TableImportError, needs_transcoding, read_sidecar, read_sqlite, read_xlsx, transcode_to_utf8,
+    TableImportError, needs_transcoding, read_sidecar, read_sqlite, read_xlsx, sidecar_meta,
+    transcode_to_utf8,
 )
 
 __all__ = ["TABLE_SUFFIXES", "TableImportError", "Warehouse", "table_name"]
@@ -56,7 +57,10 @@ _DUCKDB_READERS: dict[str, list[str]] = {
     ".ndjson": ["read_json_auto(?, format = 'newline_delimited')"],
 }
 _ARROW_READERS = {".xlsx": read_xlsx, ".sqlite": read_sqlite, ".sqlite3": read_sqlite, ".db": read_sqlite}
-_RANGE_TYPE = re.compile(r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|REAL|DECIMAL.*|DATE|TIME.*|INTERVAL)$")
+# Columns whose min/max the catalog reports (numbers, dates, times, timestamps, intervals).
+_RANGE_TYPE = re.compile(
+    r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|REAL|DECIMAL.*|DATE|TIME.*|INTERVAL)$"
+)
 _EXACT_DISTINCT_ROWS = 1_000_000
 _SAMPLES = 5
 _SAMPLE_CHARS = 100
@@ -90,7 +94,8 @@ class Warehouse:
             stages: list[str] = []
             try:
                 labels = self._stage(con, path, suffix, stages)
-                infos = self._describe_stages(con, path, source, source_hash, list(zip(stages, labels)), sidecar)
+                staged = list(zip(stages, labels))
+                infos = self._describe_stages(con, path, source, source_hash, staged, sidecar)
                 self._swap(con, source, list(zip(stages, infos)))
             finally:
                 for stage in stages:  # renamed on success; left behind only after a failure
@@ -174,7 +179,9 @@ class Warehouse:
             con.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
         con.execute(f"DELETE FROM {CATALOG_TABLE} WHERE source = ?", [source])
 
-    def _swap(self, con: duckdb.DuckDBPyConnection, source: str, staged: list[tuple[str, TableInfo]]) -> None:
+    def _swap(
+        self, con: duckdb.DuckDBPyConnection, source: str, staged: list[tuple[str, TableInfo]]
+    ) -> None:
         """Old tables out, new ones in, catalog rows rewritten: one transaction."""
         old = self._source_tables(con, source)
 
@@ -201,13 +208,15 @@ class Warehouse:
 
     # -- reading files into stage tables ------------------------------------------------------
 
-    def _stage(self, con: duckdb.DuckDBPyConnection, path: Path, suffix: str, stages: list[str]) -> list[str | None]:
+    def _stage(
+        self, con: duckdb.DuckDBPyConnection, path: Path, suffix: str, stages: list[str]
+    ) -> list[str | None]:
         """Load the file into fresh stage tables (appended to ``stages``); returns their labels."""
         if suffix in _ARROW_READERS:
-            tables = {k: v for k, v in _ARROW_READERS[suffix](path).items() if v.num_rows and v.num_columns}
+            tables = {k: t for k, t in _ARROW_READERS[suffix](path).items() if t.num_rows and t.num_columns}
             if not tables:
                 raise TableImportError("no sheet or table with data rows")
-            for label, table in tables.items():
+            for table in tables.values():
                 _stage_arrow(con, _new_stage(stages), table)
             return list(tables)
         stage = _new_stage(stages)
@@ -222,11 +231,11 @@ class Warehouse:
     ) -> list[TableInfo]:
         taken = (_all_tables(con) - set(self._source_tables(con, source))) | _reserved_words(con)
         names = _table_names(path, [label for _, label in staged], taken)
-        return [
-            _table_info(con, stage, TableInfo(name=name, source=source, source_hash=source_hash,
-                                              row_count=0, columns=[]), _meta_for(sidecar, label, name))
-            for (stage, label), name in zip(staged, names)
-        ]
+        infos = []
+        for (stage, label), name in zip(staged, names):
+            base = TableInfo(name=name, source=source, source_hash=source_hash, row_count=0, columns=[])
+            infos.append(_table_info(con, stage, base, sidecar_meta(sidecar, label, name)))
+        return infos
 
 
 def _new_stage(stages: list[str]) -> str:
@@ -243,7 +252,8 @@ def _stage_duckdb(con: duckdb.DuckDBPyConnection, stage: str, path: Path, suffix
         first_error: duckdb.Error | None = None
         for reader in _DUCKDB_READERS[suffix]:
             try:
-                con.execute(f"CREATE OR REPLACE TABLE {_quote(stage)} AS SELECT * FROM {reader}", [str(path)])
+                sql = f"CREATE OR REPLACE TABLE {_quote(stage)} AS SELECT * FROM {reader}"
+                con.execute(sql, [str(path)])
                 return
             except duckdb.Error as exc:
                 first_error = first_error or exc
@@ -298,29 +308,14 @@ def _reserved_words(con: duckdb.DuckDBPyConnection) -> set[str]:
 # -- catalog entries ----------------------------------------------------------------------------
 
 
-def _meta_for(sidecar: dict[str, Any], label: str | None, name: str) -> dict[str, Any]:
-    """The sidecar's top level, overlaid with its ``tables`` entry for this sheet/table, if any."""
-    tables = sidecar.get("tables") or {}
-    specific = (tables.get(label) or tables.get(name) or {}) if isinstance(tables, dict) else {}
-    columns = {**_mapping(sidecar.get("columns")), **_mapping(specific.get("columns"))}
-    description = specific.get("description", sidecar.get("description", ""))
-    return {"description": str(description or "").strip(), "columns": columns}
-
-
-def _mapping(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise TableImportError("sidecar 'columns' must map column names to descriptions")
-    return {str(k).lower(): str(v or "").strip() for k, v in value.items()}
-
-
-def _table_info(con: duckdb.DuckDBPyConnection, table: str, base: TableInfo, meta: dict[str, Any]) -> TableInfo:
+def _table_info(
+    con: duckdb.DuckDBPyConnection, table: str, base: TableInfo, meta: dict[str, Any]
+) -> TableInfo:
     schema = [(row[0], row[1]) for row in con.execute(f"DESCRIBE {_quote(table)}").fetchall()]
     row_count = con.execute(f"SELECT count(*) FROM {_quote(table)}").fetchone()[0]
     # Exact distinct counts get expensive on big tables; the planner only needs the magnitude.
-    distinct = "count(DISTINCT {})" if row_count <= _EXACT_DISTINCT_ROWS else "approx_count_distinct({})"
-    exprs = [e for column, col_type in schema for e in _column_exprs(_quote(column), col_type, distinct)]
+    counter = "count(DISTINCT {})" if row_count <= _EXACT_DISTINCT_ROWS else "approx_count_distinct({})"
+    exprs = [e for column, col_type in schema for e in _column_exprs(_quote(column), col_type, counter)]
     stats = con.execute(f"SELECT {', '.join(exprs)} FROM {_quote(table)}").fetchone() if exprs else ()
     columns, pos = [], 0
     for column, col_type in schema:
@@ -338,8 +333,8 @@ def _table_info(con: duckdb.DuckDBPyConnection, table: str, base: TableInfo, met
                                    "description": meta["description"]})
 
 
-def _column_exprs(column: str, col_type: str, distinct: str) -> list[str]:
-    exprs = [f"count({column})", distinct.format(column)]
+def _column_exprs(column: str, col_type: str, counter: str) -> list[str]:
+    exprs = [f"count({column})", counter.format(column)]
     if _RANGE_TYPE.match(col_type):
         exprs += [f"min({column})::VARCHAR", f"max({column})::VARCHAR"]
     return exprs
@@ -373,4 +368,5 @@ def _stamp(path: Path) -> tuple[int, ...]:
 
 def _one_line(exc: BaseException | None) -> str:
     lines = str(exc).strip().splitlines() if exc is not None else []
-    return lines[0] if lines else "unknown error"
+    # "Invalid Input Error: File … too small" → "File … too small": the kind adds nothing here.
+    return re.sub(r"^[A-Za-z ]+ Error: ", "", lines[0]).strip() if lines else "unknown error"

@@ -30,7 +30,8 @@ _UNIT_TERMS = _CURRENCIES | {"amount", "value", "num", "number", "total"}  # col
 _SQL_LITERAL_RE = re.compile(r"'((?:[^']|'')*)'")
 _UNIT_AFTER_RE = re.compile(r"\s?(?:[A-Z]{3}\b|元|万元|亿元|人)")
 _UNIT_WORD_RE = re.compile(r"\s*([A-Za-z]+|" + CJK_RE.pattern + ")")
-_WINDOW_TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z][A-Za-z0-9]*)*|\d+(?:[.,]\d+)*[A-Za-z%]*|" + CJK_RE.pattern)
+_WINDOW_TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z][A-Za-z0-9]*)*|\d+(?:[.,]\d+)*[A-Za-z%]*|"
+                              + CJK_RE.pattern)
 
 
 def reflect(plan: Plan, findings: list[Finding], evidence: Mapping[str, Evidence], *, round: int) -> Reflection:
@@ -69,7 +70,10 @@ def _term_weights(plan: Plan) -> dict[str, float]:
 
 
 def _evidence_terms(ev: Evidence) -> set[str]:
-    extra = [*ev.tables, *ev.columns] if ev.kind == "sql" else [ev.title or "", ev.section or ""]
+    """A passage with its title and section; a SQL result with its tables, columns and the literals
+    it filtered on ('rag', '2026-01-01'), which its rows no longer show."""
+    literals = [m.group(1) for m in _SQL_LITERAL_RE.finditer(ev.sql or "")]
+    extra = [*ev.tables, *ev.columns, *literals] if ev.kind == "sql" else [ev.title or "", ev.section or ""]
     return set(terms(" ".join([ev.text, *extra])))
 
 
@@ -126,7 +130,9 @@ def _gap_text(sq: SubQuestion, evs: list[Evidence], missing: list[str], no_sql: 
         return f"“{q}”尚未得到充分回答：{'，且'.join(parts)}。" if evs else f"尚未找到关于“{q}”的证据。"
     parts = [f"the evidence does not mention {', '.join(missing)}"] * bool(missing)
     parts += ["no table query has returned rows for it"] * no_sql
-    return f"“{q}” is not fully answered: {' and '.join(parts)}." if evs else f"No evidence has been found yet for “{q}”."
+    if not evs:
+        return f"No evidence has been found yet for “{q}”."
+    return f"“{q}” is not fully answered: {' and '.join(parts)}."
 
 
 def _tried(plan: Plan, findings: list[Finding]) -> tuple[set[str], set[str]]:
@@ -283,7 +289,7 @@ def _describe(a: _Claim, b: _Claim, language: str) -> str:
     if is_draft(b.ev) and not is_draft(a.ev):
         a, b = b, a
     tail = is_draft(a.ev) and not is_draft(b.ev)
-    return _sentence(a, a.context & b.context, b.ev.label(), b.written, language, tail)
+    return _sentence(a, a.context & b.context, _name(b.ev, language), b.written, language, tail)
 
 
 def _sentence(a: _Claim, shared: frozenset[str], other: str, figure: str, language: str, tail: bool) -> str:
@@ -298,11 +304,12 @@ def _sentence(a: _Claim, shared: frozenset[str], other: str, figure: str, langua
 
 
 def _name(ev: Evidence, language: str) -> str:
-    """The evidence label, saying 'draft' when the label itself does not."""
-    label = ev.label()
-    if not is_draft(ev) or DRAFT_RE.search(label):
-        return label
-    return f"{label}（草稿）" if language == "zh" else f"{label} (a draft)"
+    """The document's title (no section: '1. Summary' would read as a sentence end and a figure),
+    saying 'draft' when the title itself does not."""
+    name = re.sub(r"[.!?;。！？；]+(?=\s|$)", "", ev.title or (ev.source or ev.id).rsplit("/", 1)[-1]).strip()
+    if not is_draft(ev) or DRAFT_RE.search(name):
+        return name
+    return f"{name}（草稿）" if language == "zh" else f"{name} (a draft)"
 
 
 @dataclass(frozen=True)
@@ -339,7 +346,8 @@ def _sql_conflict(claim: _Claim, rows: list[_SqlRow], language: str) -> tuple[tu
         return None
     for column, value, needed in fits[0].measures:
         if needed <= claim.context and not supported(claim.numbers[0], [value]):
-            return (fits[0].ev.id, rows.index(fits[0]), column), _describe_sql(claim, fits[0].ev, column, value, language)
+            key = (fits[0].ev.id, rows.index(fits[0]), column)
+            return key, _describe_sql(claim, fits[0].ev, column, value, language)
     return None
 
 

@@ -137,7 +137,8 @@ whom whose why will with within without would yet you your yours compare compare
 list give tell show according overview summarize summarise summary respectively regarding based etc many say says said
 mention mentioned""".split())
 # Question words and glue removed before bigrams, so '微调的成本是多少' yields 微调, 成本.
-_ZH_STOP_PHRASES = re.compile("为什么|什么|多少|哪些|哪个|哪里|如何|怎么|怎样|是否|分别|以及|还是|请问|比较|对比|关于|根据|之间")
+_ZH_STOP_PHRASES = re.compile("为什么|什么样|什么|多少|多大|多长|多久|哪些|哪个|哪里|如何|怎么|怎样|是否|有何|分别|以及|还是|请问|比较|对比|"
+                              "关于|根据|之间")
 _ZH_STOP_CHARS = re.compile("[的了是吗呢吧啊么和与及或在对把被就都也而为之其这那有至到]")
 
 
@@ -197,8 +198,8 @@ _DATE_RE = re.compile(
     rf"|\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,\s*\d{{4}})?"
     rf"|\b{_MONTH}\s+\d{{4}})"
 )
-_REF_BEFORE_RE = re.compile(r"(?i:\b(?:section|sec\.|chapter|ch\.|table|figure|fig\.|appendix|step|phase|part|page|pp?\."
-                            r"|no\.|item|round|version|rule|article|clause)\s*|[§#第]\s*)$")
+_REF_BEFORE_RE = re.compile(r"(?i:\b(?:section|sec\.|chapter|ch\.|table|figure|fig\.|appendix|step|phase|part"
+                            r"|page|pp?\.|no\.|item|round|version|rule|article|clause)\s*|[§#第]\s*)$")
 _UNIT_AFTER_RE = re.compile(r"\s?(?i:cny|rmb|usd|eur|yuan|dollars?|people|persons?|staff|employees|users|rows|gpus?"
                             r"|hours?|days?|tokens?|items?)\b|\s?[元人名个台张次]")
 _RANGE_RE = re.compile(r"\s*(?:-|–|—|~|～|至|到|to)\s*")

@@ -62,7 +62,7 @@ def outline(question: str, plan: Plan, findings: list[Finding], evidence: Mappin
     sections = []
     if body:
         every = list(dict.fromkeys(i for s in body for i in s.evidence_ids))
-        sections.append(SectionPlan(id=SUMMARY, title=text["summary"], goal="The best-supported answer to each sub-question.",
+        sections.append(SectionPlan(id=SUMMARY, title=text["summary"], goal="The best answer to each sub-question.",
                                     sub_question_ids=[i for s in body for i in s.sub_question_ids], evidence_ids=every))
     sections += body
     conflicts = reflection.contradictions if reflection else []
@@ -75,7 +75,7 @@ def outline(question: str, plan: Plan, findings: list[Finding], evidence: Mappin
 
 def _answerable(sq: SubQuestion, evs: list[Evidence]) -> bool:
     """Some table result, or some sentence on topic: else the sub-question goes to open questions."""
-    return any(e.kind == "sql" and e.rows for e in evs) or bool(_select(_candidates(evs), _query_weights([sq]), 1))
+    return any(_has_rows(e) for e in evs) or bool(_select(_candidates(evs), _query_weights([sq]), 1))
 
 
 def write_section(section: SectionPlan, *, question: str, plan: Plan, evidence: Mapping[str, Evidence],
@@ -211,9 +211,10 @@ def _body(sqs: list[SubQuestion], evs: list[Evidence], language: str) -> str:
     chosen = _select(_candidates(evs), _query_weights(sqs), MAX_SENTENCES)
     paragraphs = []
     for source in dict.fromkeys(_source(c.ev) for c in chosen):
-        mine = sorted((c for c in chosen if _source(c.ev) == source), key=lambda c: (c.ev.char_start or 0, c.ev.id, c.pos))
+        mine = [c for c in chosen if _source(c.ev) == source]
+        mine.sort(key=lambda c: (c.ev.char_start or 0, c.ev.id, c.pos))
         paragraphs.append(_join([cite(c.text, [c.ev.id]) for c in mine]))
-    tables = [e for e in evs if e.kind == "sql" and e.rows][:MAX_TABLES]
+    tables = [e for e in evs if _has_rows(e)][:MAX_TABLES]
     paragraphs += [_sql_block(e, language) for e in tables]
     return "\n\n".join(paragraphs)
 
@@ -236,9 +237,9 @@ def _summary(sqs: list[SubQuestion], evs: list[Evidence], language: str) -> str:
 def _best_sql(sq: SubQuestion, evs: list[Evidence]) -> Evidence | None:
     """The table result sharing most words with the sub-question; the tables it expected count double."""
     wanted = set(terms(sq.question, numbers=False))
-    tables = [e for e in evs if e.kind == "sql" and e.rows]
-    scores = [len(wanted & set(terms(" ".join([e.text, *e.tables, *e.columns])))) + 2 * len(set(sq.tables) & set(e.tables))
-              for e in tables]
+    tables = [e for e in evs if _has_rows(e)]
+    scores = [len(wanted & set(terms(" ".join([e.text, *e.tables, *e.columns]))))
+              + 2 * len(set(sq.tables) & set(e.tables)) for e in tables]
     best = max(range(len(tables)), key=lambda i: (scores[i], -i), default=None)
     return tables[best] if best is not None and scores[best] > 0 else None
 
@@ -256,6 +257,11 @@ def _open_questions(sqs: list[SubQuestion], evidence: Mapping[str, Evidence], re
     if gaps:
         parts.append(f"### {text['gaps']}\n\n" + "\n".join("- " + g for g in gaps))
     return "\n\n".join(parts)
+
+
+def _has_rows(ev: Evidence) -> bool:
+    """A SQL result that says something: not empty, and not one row of empty aggregates (count 0)."""
+    return ev.kind == "sql" and bool(ev.rows) and any(v not in (None, 0, "") for row in ev.rows for v in row)
 
 
 def _sql_block(ev: Evidence, language: str) -> str:
@@ -291,9 +297,15 @@ def cite(sentence: str, ids: list[str]) -> str:
 
 
 def _cell(value: Any) -> str:
+    """Floats without exponents ('3210000', not '3.21e+06'); the verifier matches cells by value."""
     if value is None:
         return ""
-    text = f"{value:.6g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        text = str(int(value))
+    elif isinstance(value, float):
+        text = f"{value:.6g}" if abs(value) < 1e6 else f"{value:.0f}"
+    else:
+        text = str(value)
     return " ".join(text.replace("|", "\\|").split())
 
 
