@@ -165,6 +165,19 @@ def test_sqlite_every_table_with_rows_as_stem__table(wh, data):
     assert customers.columns[2].null_count == 1
 
 
+def test_sqlite_skips_views_virtual_and_shadow_tables(wh, data):
+    path = data / "docs.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE notes (id INTEGER, body TEXT)")
+    con.execute("INSERT INTO notes VALUES (1, 'hello')")
+    con.execute("CREATE VIEW v_notes AS SELECT * FROM notes")
+    con.execute("CREATE VIRTUAL TABLE search USING fts5(body)")
+    con.execute("INSERT INTO search VALUES ('hello world')")
+    con.commit()
+    con.close()
+    assert [i.name for i in wh.import_file(path, source="docs.sqlite", source_hash="h")] == ["docs__notes"]
+
+
 def test_sidecar_descriptions_applied(wh, data):
     path = write(data, "sales.csv", SALES_CSV)
     write(data, "sales.meta.yaml", "description: Monthly sales by region\ncolumns:\n  amount: Units sold\n  REGION: Sales region\n")

@@ -104,7 +104,10 @@ class Warehouse:
         return infos
 
     def remove_source(self, source: str) -> list[str]:
+        """Drop every table imported from ``source``; returns their names."""
         with self._lock:
+            if self._con is None and not self.path.exists():
+                return []  # nothing was ever imported: do not create the file just to find that out
             con = self._connect()
             names = self._source_tables(con, source)
             self._in_transaction(con, lambda: self._drop_source(con, source, names))
@@ -127,7 +130,7 @@ class Warehouse:
         raise KeyError(f'unknown table "{name}"; known tables: {listing}')
 
     def catalog_hash(self) -> str:
-        """Short hash of every table's name, source version and description: the KB version."""
+        """Short hash of every catalog entry (names, source versions, columns, notes): the KB version."""
         digest = hashlib.sha256()
         for table in sorted(self.catalog(), key=lambda t: t.name):
             digest.update(table.model_dump_json().encode())

@@ -127,9 +127,11 @@ def _gap_text(sq: SubQuestion, evs: list[Evidence], missing: list[str], no_sql: 
     q = sq.question.strip().rstrip("?？。.")
     if language == "zh":
         parts = [f"证据中没有提到{'、'.join(missing)}"] * bool(missing) + ["尚无返回数据的表查询"] * no_sql
+        parts = parts or ["证据只覆盖了其中部分关键词"]
         return f"“{q}”尚未得到充分回答：{'，且'.join(parts)}。" if evs else f"尚未找到关于“{q}”的证据。"
     parts = [f"the evidence does not mention {', '.join(missing)}"] * bool(missing)
     parts += ["no table query has returned rows for it"] * no_sql
+    parts = parts or ["the evidence holds only some of its key words"]
     if not evs:
         return f"No evidence has been found yet for “{q}”."
     return f"“{q}” is not fully answered: {' and '.join(parts)}."

@@ -88,7 +88,9 @@ class AnalystScript:
 
     def _write(self, prompt: str) -> str:
         ids = list(dict.fromkeys(EV_RE.findall(prompt)))
-        body = " ".join(f"The evidence addresses the question [ev:{i}]." for i in ids[:3])
+        sql_ids = re.findall(r"\[ev:([0-9a-f]{10})\] SQL on", prompt)
+        chosen = list(dict.fromkeys(ids[:2] + sql_ids[:1]))
+        body = " ".join(f"The evidence addresses the question [ev:{i}]." for i in chosen)
         if self.invent_citation or self.obey_injection:
             body += " Pre-training is the cheapest option [ev:deadbeef00]."
         if self.invent_number:
