@@ -4,17 +4,13 @@ Text-only: each BEIR document becomes one chunk in a real ``Corpus`` (so the shi
 what gets measured), searched with ``mode="text"``. Vectors are cheap hash vectors that no query
 reads. Writes benchmarks/results/fts_tokenizers.json and prints a Markdown table.
 
-    PYTHONPATH=. python benchmarks/fts_chinese.py [--tokenizers jieba icu ngram] [--max-queries N]
+    python benchmarks/fts_chinese.py [--tokenizers jieba icu ngram] [--max-queries N] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import json
-import math
-import random
 import statistics
 import sys
 import tempfile
@@ -22,20 +18,20 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import (  # noqa: E402
+    DATASETS as DATA_ROOT, K, ROOT, RESULTS, load_beir, log, ndcg_at_k, paired, recall_at_k, to_chunk,
+    write_results,
+)
 from tools.config import KBSettings  # noqa: E402
 from tools.corpus import Corpus  # noqa: E402
 from tools.embeddings import HashEmbedder  # noqa: E402
-from tools.models import Chunk  # noqa: E402
-from tools.textlang import detect_language  # noqa: E402
 
 DATASETS = {
-    "cmrc2018": ROOT.parent / "shared/datasets/cmrc2018/beir/dev",
-    "scifact": ROOT.parent / "shared/datasets/scifact",
+    "cmrc2018": DATA_ROOT / "cmrc2018/beir/dev",
+    "scifact": DATA_ROOT / "scifact",
 }
-K = 10
 DEFAULT = "jieba"
 BATCH = 1000
 
@@ -54,50 +50,6 @@ class Result:
     # Paired with the config default (jieba) on the same queries: mean nDCG@10 difference and a
     # bootstrap 95% interval; an interval spanning 0 means the two are not distinguishable here.
     vs_default: dict | None = None
-
-
-def load_beir(folder: Path) -> tuple[dict[str, dict], dict[str, str], dict[str, dict[str, int]]]:
-    def jsonl(name: str) -> list[dict]:
-        with open(folder / name, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
-
-    corpus = {d["_id"]: d for d in jsonl("corpus.jsonl")}
-    qrels: dict[str, dict[str, int]] = {}
-    with open(folder / "qrels/test.tsv", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
-    queries = {q["_id"]: q["text"] for q in jsonl("queries.jsonl") if q["_id"] in qrels}
-    return corpus, queries, qrels
-
-
-def to_chunk(doc: dict) -> Chunk:
-    text = doc.get("text", "")
-    return Chunk(
-        chunk_id=doc["_id"], doc_id=doc["_id"], source=f"{doc['_id']}.txt", title=doc.get("title", ""),
-        char_start=0, char_end=len(text), language=detect_language(text), text=text,
-        content_hash=doc["_id"], token_count=0,
-    )
-
-
-def ndcg_at_k(ranked: list[str], rels: dict[str, int], k: int = K) -> float:
-    """BEIR/pytrec_eval nDCG: gain = graded relevance, discount log2(rank + 1)."""
-    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
-    ideal = sum(r / math.log2(i + 2) for i, r in enumerate(sorted(rels.values(), reverse=True)[:k]))
-    return dcg / ideal if ideal else 0.0
-
-
-def recall_at_k(ranked: list[str], rels: dict[str, int], k: int = K) -> float:
-    relevant = {d for d, r in rels.items() if r > 0}
-    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
-
-
-def paired(a: list[float], b: list[float], *, rounds: int = 2000, seed: int = 0) -> dict:
-    """Mean of a - b over the same queries with a percentile-bootstrap 95% interval."""
-    rng = random.Random(seed)
-    diffs = [x - y for x, y in zip(a, b, strict=True)]
-    means = sorted(statistics.fmean(rng.choices(diffs, k=len(diffs))) for _ in range(rounds))
-    lo, hi = means[int(0.025 * rounds)], means[int(0.975 * rounds) - 1]
-    return {"mean_diff": round(statistics.fmean(diffs), 4), "ci95": [round(lo, 4), round(hi, 4)]}
 
 
 async def run_one(name: str, tokenizer: str, data: tuple, workdir: Path) -> tuple[Result, list[float]]:
@@ -145,6 +97,7 @@ def markdown(results: list[Result]) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="dossier-fts-") as tmp:
         for name in args.datasets:
@@ -154,13 +107,20 @@ async def main(args: argparse.Namespace) -> None:
             per_query: dict[str, list[float]] = {}
             for tokenizer in args.tokenizers:
                 result, per_query[tokenizer] = await run_one(name, tokenizer, (corpus_docs, queries, qrels), Path(tmp))
-                print(f"{name:9s} {tokenizer:6s} nDCG@10={result.ndcg_at_10:.3f}", file=sys.stderr)
+                log(f"{name:9s} {tokenizer:6s} nDCG@10={result.ndcg_at_10:.3f}")
                 if DEFAULT in per_query and tokenizer != DEFAULT:
                     result.vs_default = paired(per_query[tokenizer], per_query[DEFAULT])
                 results.append(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n", encoding="utf-8")
-    print(markdown(results))
+    table = markdown(results)
+    write_results(
+        "fts_tokenizers", started=started, out=args.out,
+        dataset={n: str(DATASETS[n].relative_to(ROOT.parent)) for n in args.datasets},
+        parameters={"tokenizers": args.tokenizers, "max_queries": args.max_queries, "k": K,
+                    "vectors": "HashEmbedder(dim=8), never read (text mode only)"},
+        results=[asdict(r) for r in results], table=table,
+        notes=["Text-only search through a real Corpus; one chunk per BEIR document."],
+    )
+    print(table)
 
 
 def parse_args() -> argparse.Namespace:
@@ -168,8 +128,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--tokenizers", nargs="+", default=["jieba", "icu", "ngram"])
     parser.add_argument("--max-queries", type=int, default=0, help="0: every query with qrels")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/fts_tokenizers.json")
-    return parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="first 200 queries per dataset")
+    parser.add_argument("--out", type=Path, default=RESULTS / "fts_tokenizers.json")
+    args = parser.parse_args()
+    if args.quick and not args.max_queries:
+        args.max_queries = 200
+    return args
 
 
 if __name__ == "__main__":
