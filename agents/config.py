@@ -22,6 +22,12 @@ class EngineSettings(KBSettings):
     llm_max_retries: int = Field(3, ge=0, le=10, description="Retries on 429/5xx/timeouts, with backoff.")
     llm_concurrency: int = Field(4, ge=1, le=64, description="LLM requests in flight at once, per run.")
     max_tool_steps: int = Field(6, ge=1, le=30, description="Tool-calling turns per research branch.")
+    price_per_1k_prompt_usd: float | None = Field(
+        None, ge=0, description="Price of 1,000 prompt tokens, to compute cost and enforce cost_budget_usd."
+    )
+    price_per_1k_completion_usd: float | None = Field(
+        None, ge=0, description="Price of 1,000 completion tokens (see price_per_1k_prompt_usd)."
+    )
     fallback_offline: bool = Field(
         True, description="When the LLM keeps failing, finish the run on the offline engine instead of failing."
     )

@@ -16,7 +16,7 @@ class Trace:
     tool_calls: list[ToolCall] = field(default_factory=list)
     engine_used: str = ""
 
-    def add_usage(self, *, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+    def add_usage(self, *, prompt_tokens: int = 0, completion_tokens: int = 0, cost_usd: float | None = None) -> None:
         self.usage = self.usage.add(
-            Usage(llm_calls=1, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            Usage(llm_calls=1, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost_usd)
         )

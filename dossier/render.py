@@ -71,7 +71,8 @@ def _method(report: Report, t: dict[str, str]) -> str:
                  f"embedder {kb.get('embedder')}; settings {report.settings_hash}; run `{report.run_id}`")
     if report.usage.llm_calls:
         u = report.usage
-        lines.append(f"- LLM usage: {u.llm_calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens")
+        cost = f", ${u.cost_usd:.4f}" if u.cost_usd is not None else ""
+        lines.append(f"- LLM usage: {u.llm_calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens{cost}")
     lines += [f"- Failure: {f}" for f in report.failures]
     lines.append("- Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in report.timings.items()))
     lines += ["", f"### {t['plan']}", ""]

@@ -113,3 +113,10 @@ async def test_injected_drop_table_is_refused(llm_kb):
     assert "tool:injected" in script.log
     assert (await llm_kb.sql("SELECT count(*) FROM costs")).rows[0][0] == 4
     assert report.verification.unknown_markers_removed >= 1
+
+
+async def test_cost_budget_stops_research(llm_kb):
+    r, _ = researcher(llm_kb, AnalystScript(always_gap=True), price_per_1k_prompt_usd=1.0,
+                      cost_budget_usd=0.5, max_rounds=5)
+    report = await r.run(QUESTION)
+    assert report.stop_reason == "cost_budget" and report.usage.cost_usd >= 0.5

@@ -31,8 +31,9 @@ def make_chat_model(settings: EngineSettings, model: str) -> Any:
 class ChatClient:
     """One per run: every LLM request of the run passes through its semaphore."""
 
-    def __init__(self, models: dict[str, Any], *, concurrency: int) -> None:
+    def __init__(self, models: dict[str, Any], *, concurrency: int, prices: tuple[float, float] | None = None) -> None:
         self.models = models
+        self.prices = prices  # USD per 1k prompt / completion tokens, when known
         self._limit = asyncio.Semaphore(concurrency)
 
     async def structured(self, role: str, schema: type[T], messages: list[BaseMessage], trace: Trace) -> T:
@@ -41,7 +42,7 @@ class ChatClient:
         for attempt in range(2):
             async with self._limit:
                 out = await bound.ainvoke(messages)
-            _record_usage(out.get("raw"), trace)
+            self._record_usage(out.get("raw"), trace)
             if out.get("parsed") is not None and out.get("parsing_error") is None:
                 return out["parsed"]
             error = out.get("parsing_error") or "no structured answer"
@@ -53,7 +54,7 @@ class ChatClient:
         model = self.models[role].bind_tools(tools) if tools else self.models[role]
         async with self._limit:
             message = await model.ainvoke(messages)
-        _record_usage(message, trace)
+        self._record_usage(message, trace)
         return message
 
     async def stream_text(self, role: str, messages: list[BaseMessage], trace: Trace) -> str:
@@ -63,13 +64,19 @@ class ChatClient:
             async for chunk in self.models[role].astream(messages):
                 parts.append(chunk.content if isinstance(chunk.content, str) else "")
                 final = chunk if final is None else final + chunk
-        _record_usage(final, trace)
+        self._record_usage(final, trace)
         return "".join(parts)
 
 
-def _record_usage(message: Any, trace: Trace) -> None:
-    usage = getattr(message, "usage_metadata", None) or {}
-    trace.add_usage(prompt_tokens=usage.get("input_tokens", 0), completion_tokens=usage.get("output_tokens", 0))
+
+
+    def _record_usage(self, message: Any, trace: Trace) -> None:
+        usage = getattr(message, "usage_metadata", None) or {}
+        prompt, completion = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+        cost = None
+        if self.prices is not None:
+            cost = (prompt * self.prices[0] + completion * self.prices[1]) / 1000
+        trace.add_usage(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
 
 
 def _short(error: Any) -> str:

@@ -30,7 +30,10 @@ class LLMEngine:
         self.settings = settings
         models = chat_models or {"fast": make_chat_model(settings, settings.model_fast),
                                  "strong": make_chat_model(settings, settings.model_strong)}
-        self.client = ChatClient(models, concurrency=settings.llm_concurrency)
+        prices = None
+        if settings.price_per_1k_prompt_usd is not None or settings.price_per_1k_completion_usd is not None:
+            prices = (settings.price_per_1k_prompt_usd or 0.0, settings.price_per_1k_completion_usd or 0.0)
+        self.client = ChatClient(models, concurrency=settings.llm_concurrency, prices=prices)
 
     def models(self) -> dict[str, str]:
         return {role: _model_name(m) for role, m in self.client.models.items()}
