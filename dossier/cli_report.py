@@ -89,18 +89,18 @@ async def _follow(events, quiet: bool) -> tuple[Report | None, str | None]:
     """Drive a run's event stream with a live display in a terminal; returns (report, id of a paused run)."""
     show = not quiet and sys.stderr.isatty()
     display = RunDisplay(err_console) if show else None
-    report = None
+    report, paused = None, None
     if display:
         display.__enter__()
     try:
-        async for event in events:
+        async for event in events:  # consumed to the end, so a plan interrupt is checkpointed
             report = _track(event, display) or report
             if isinstance(event, PlanEvent) and event.awaiting_approval:
-                return None, event.run_id
+                paused = event.run_id
     finally:
         if display:
             display.__exit__(None, None, None)
-    return report, None
+    return report, paused
 
 
 def _track(event: Event, display: RunDisplay | None) -> Report | None:

@@ -115,15 +115,19 @@ class Researcher:
         context = ResearchContext(kb=self.kb, engine=self._engine(degraded), settings=self.settings,
                                   approve_plan=self.approve_plan)
         config = _config(run_id) | {"max_concurrency": self.settings.branch_concurrency}
+        interrupted = False
         async with self._graph() as graph:
             async for chunk in graph.astream(graph_input, config, context=context, stream_mode="updates"):
                 for node, update in chunk.items():
                     if node == "__interrupt__":
-                        plan = await self._interrupted_plan(graph, run_id)
-                        yield PlanEvent(run_id=run_id, plan=plan, awaiting_approval=True)
+                        interrupted = True
                         continue
                     for event in events_from_update(node, update or {}, run_id):
                         yield event
+            if interrupted:
+                # Yielded after the graph stream has ended, so the pause is checkpointed even if the
+                # caller stops iterating at this event.
+                yield PlanEvent(run_id=run_id, plan=await self._interrupted_plan(graph, run_id), awaiting_approval=True)
 
     async def _interrupted_plan(self, graph: Any, run_id: str) -> Plan:
         state = await graph.aget_state(_config(run_id))

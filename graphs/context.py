@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
 from agents.fallback import FallbackEngine
 from graphs.config import ResearchSettings
@@ -15,3 +18,59 @@ class ResearchContext:
     engine: FallbackEngine
     settings: ResearchSettings
     approve_plan: bool = False
+
+
+@dataclass
+class ContextOptions:
+    """The per-run options a LangGraph Studio / Server caller may pass as ``context`` (JSON-friendly).
+
+    Everything else (knowledge base, engine, budgets) comes from ``DOSSIER_*`` settings on the server.
+    """
+
+    approve_plan: bool = False
+
+
+# Per event loop (LanceDB handles, locks and LLM clients belong to one loop), per settings:
+# the opened knowledge base and the primary engine, shared by every run that has no context of its own.
+_shared: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[Any, Any]]]" = (
+    weakref.WeakKeyDictionary()
+)
+_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+async def default_context(
+    options: ContextOptions | dict[str, Any] | None = None, *, degraded: bool = False,
+    settings: ResearchSettings | None = None,
+) -> ResearchContext:
+    """A context for runs started without one (LangGraph Studio, ``langgraph dev``, LangGraph Server).
+
+    The knowledge base is ``DOSSIER_KB_DIR`` and the engine follows ``DOSSIER_ENGINE`` /
+    ``DOSSIER_BASE_URL`` / ``DOSSIER_API_KEY``, exactly as ``dossier.Settings()`` reads them. The KB
+    and the LLM engine are opened once per event loop and settings; the fallback wrapper is new on
+    every call, since its ``degraded`` flag belongs to one run (the nodes derive it from the state).
+    """
+    from agents.offline.engine import OfflineEngine
+
+    settings = settings or ResearchSettings()
+    if isinstance(options, dict):
+        options = ContextOptions(**{k: v for k, v in options.items() if k in ContextOptions.__dataclass_fields__})
+    approve_plan = bool(getattr(options, "approve_plan", False))
+    loop = asyncio.get_running_loop()
+    key = settings.model_dump_json()
+    async with _locks.setdefault(loop, asyncio.Lock()):
+        cache = _shared.setdefault(loop, {})
+        if key not in cache:
+            kb = await KnowledgeBase.open(settings=settings)
+            primary = None
+            if settings.uses_llm():
+                from agents.llm.engine import LLMEngine  # imported only when an LLM is configured
+
+                primary = LLMEngine(settings)
+            cache[key] = (kb, primary)
+        kb, primary = cache[key]
+    offline = OfflineEngine()
+    if primary is None:
+        engine = FallbackEngine(offline, offline, enabled=False)
+    else:
+        engine = FallbackEngine(primary, offline, enabled=settings.fallback_offline, degraded=degraded)
+    return ResearchContext(kb=kb, engine=engine, settings=settings, approve_plan=approve_plan)

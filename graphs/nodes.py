@@ -19,11 +19,18 @@ from agents.textlang import question_language
 from agents.toolbox import Toolbox
 from agents.trace import Trace
 from agents.verify import verify_sections
-from graphs.context import ResearchContext
+from graphs.context import ResearchContext, default_context
 from graphs.state import BranchState, ResearchState, WriteState
 from tools.research_models import Plan
 
 Ctx = Runtime[ResearchContext]
+
+
+async def _ctx(runtime: Ctx, *, degraded: bool = False) -> ResearchContext:
+    """The run's context; a run started without one (LangGraph Studio / Server) gets one from settings."""
+    if isinstance(runtime.context, ResearchContext):
+        return runtime.context
+    return await default_context(runtime.context, degraded=degraded)
 
 
 @contextmanager
@@ -37,7 +44,7 @@ def _traced(stage: str) -> Iterator[tuple[Trace, dict[str, Any]]]:
 
 
 async def plan_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
-    ctx = runtime.context
+    ctx = await _ctx(runtime)
     language = question_language(state["question"], ctx.settings.report_language)
     catalog = await ctx.kb.tables()
     with _traced("plan") as (trace, update):
@@ -51,7 +58,7 @@ async def plan_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
 
 async def review_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
     """Plan approval: pause the run here; the caller resumes with the plan it approved or edited."""
-    if not runtime.context.approve_plan:
+    if not (await _ctx(runtime)).approve_plan:
         return {}
     answer = interrupt({"run_id": state.get("run_id"), "plan": state["plan"].model_dump()})
     if answer is True or answer is None:
@@ -60,7 +67,7 @@ async def review_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
 
 
 async def research_node(branch: BranchState, runtime: Ctx) -> dict[str, Any]:
-    ctx = runtime.context
+    ctx = await _ctx(runtime, degraded=branch["degraded"])
     toolbox = Toolbox(ctx.kb, search_k=ctx.settings.tool_search_k)
     task = ResearchTask(
         question=branch["question"], sub_question=branch["sub_question"], round=branch["round"],
@@ -76,7 +83,8 @@ async def research_node(branch: BranchState, runtime: Ctx) -> dict[str, Any]:
 
 
 async def reflect_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
-    ctx, settings = runtime.context, runtime.context.settings
+    ctx = await _ctx(runtime, degraded=bool(state.get("failures")))
+    settings = ctx.settings
     round_ = state["round"]
     with _traced("reflect") as (trace, update):
         reflection = await ctx.engine.reflect(
@@ -100,8 +108,9 @@ async def reflect_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
 
 
 async def outline_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
+    ctx = await _ctx(runtime, degraded=bool(state.get("failures")))
     with _traced("outline") as (trace, update):
-        outline = await runtime.context.engine.outline(
+        outline = await ctx.engine.outline(
             question=state["question"], plan=state["plan"], findings=state["findings"],
             evidence=state["evidence"], language=state["language"], reflection=state.get("reflection"),
             trace=trace,
@@ -111,8 +120,9 @@ async def outline_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
 
 
 async def write_node(job: WriteState, runtime: Ctx) -> dict[str, Any]:
+    ctx = await _ctx(runtime, degraded=job["degraded"])
     with _traced("write") as (trace, update):
-        section = await runtime.context.engine.write(
+        section = await ctx.engine.write(
             job["section"], question=job["question"], plan=job["plan"], evidence=job["evidence"],
             language=job["language"], reflection=job["reflection"], trace=trace,
         )
@@ -132,7 +142,7 @@ async def verify_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
 
 
 async def finalize_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
-    ctx = runtime.context
+    ctx = await _ctx(runtime, degraded=bool(state.get("failures")))
     version = await ctx.kb.version()
     timings = {**(state.get("timings") or {}), "total_wall": time.time() - state["started_at"]}
     report = build_report(state, engine=ctx.engine, settings=ctx.settings, kb_version=version, timings=timings)

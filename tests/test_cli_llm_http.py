@@ -89,3 +89,19 @@ def test_runs_and_resume_commands(built_kb, tmp_path):
     assert (tmp_path / "a.md").read_text().split("## Method")[0] == (tmp_path / "b.md").read_text().split("## Method")[0]
     missing = run_cli(["resume", "nope"], built_kb)
     assert missing.returncode == 1 and missing.stderr.startswith("error:") and "Traceback" not in missing.stderr
+
+
+def test_report_review_edits_the_plan_interactively(built_kb, tmp_path):
+    out = tmp_path / "reviewed.md"
+    full_env = {**os.environ, "DOSSIER_EMBEDDER": "hash", "DOSSIER_CHUNK_TOKENS": "64", "DOSSIER_CHUNK_OVERLAP": "8"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dossier.cli", "--kb", str(built_kb), "report", "What does RAG cost compared with fine-tuning?",
+         "--offline", "--review", "-o", str(out)],
+        cwd=REPO, env=full_env, input="+ What is the 2026 RAG programme budget?\n-1\nnonsense\n\n",
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    plan = out.read_text().split("### Plan", 1)[1]
+    assert "What is the 2026 RAG programme budget?" in plan
+    assert "not understood" in proc.stderr
+    assert plan.count("\n1. ") == 1
