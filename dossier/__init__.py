@@ -7,22 +7,38 @@
     print(dossier.render_markdown(report))
 
 Scripts without an event loop use ``dossier.run_sync(...)`` or ``Researcher.run_sync(...)``.
+Names are imported on first use, so ``import dossier`` (and ``dossier --help``) stays fast.
 """
 
-from tools.evidence import Evidence
-from tools.knowledge_base import KBVersion, KnowledgeBase
-from tools.models import Chunk, Hit, IngestSummary, SqlResult, TableInfo
-from tools.research_models import Plan, Report, SubQuestion
+from __future__ import annotations
 
-from dossier.events import Event
-from dossier.render import render_markdown
-from dossier.research import Researcher, RunInfo, RunNotFound
-from dossier.settings import Settings
-from dossier.sync import run_sync
+import importlib
+from typing import Any
 
-__all__ = [
-    "Chunk", "Event", "Evidence", "Hit", "IngestSummary", "KBVersion", "KnowledgeBase", "Plan", "Report",
-    "Researcher", "RunInfo", "RunNotFound", "Settings", "SqlResult", "SubQuestion", "TableInfo",
-    "render_markdown", "run_sync",
-]
+_EXPORTS = {
+    "Evidence": "tools.evidence",
+    "KBVersion": "tools.knowledge_base", "KnowledgeBase": "tools.knowledge_base",
+    "Chunk": "tools.models", "Hit": "tools.models", "IngestSummary": "tools.models",
+    "SqlResult": "tools.models", "TableInfo": "tools.models",
+    "Plan": "tools.research_models", "Report": "tools.research_models", "SubQuestion": "tools.research_models",
+    "Event": "dossier.events",
+    "render_markdown": "dossier.render",
+    "Researcher": "dossier.research", "RunInfo": "dossier.research", "RunNotFound": "dossier.research",
+    "Settings": "dossier.settings",
+    "run_sync": "dossier.sync",
+}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dossier' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

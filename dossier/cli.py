@@ -20,7 +20,6 @@ from dossier.console import (
 )
 from dossier.cli_report import add_report_commands
 from dossier.settings import Settings
-from tools.knowledge_base import KnowledgeBase
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -95,7 +94,7 @@ def _add_demo(subs) -> None:
 
 
 async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    kb = await KnowledgeBase.open(settings=settings)
+    kb = await open_kb(settings)
     progress = RichIngestProgress() if wants_progress(args.quiet) else None
     summary = await kb.ingest(args.paths, prune=args.prune, progress=progress)
     await kb.close()
@@ -107,7 +106,7 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    kb = await KnowledgeBase.open(settings=settings)
+    kb = await open_kb(settings)
     hits = await kb.search(args.query, k=args.k, mode=args.mode, source=args.source,
                            where=_parse_where(args.where))
     if args.json:
@@ -118,7 +117,7 @@ async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
-    kb = await KnowledgeBase.open(settings=settings)
+    kb = await open_kb(settings)
     result = await kb.sql(args.query)
     await kb.close()
     if args.json:
@@ -129,7 +128,7 @@ async def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
-    kb = await KnowledgeBase.open(settings=settings)
+    kb = await open_kb(settings)
     tables = [await kb.describe_table(args.name)] if args.name else await kb.tables()
     if args.json:
         print(json.dumps([t.model_dump() for t in tables], ensure_ascii=False, indent=2))
@@ -142,6 +141,12 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from dossier.demo import run_demo
 
     return await run_demo(settings.model_copy(update={"kb_dir": args.demo_kb}), quiet=args.quiet)
+
+
+async def open_kb(settings: Settings):
+    from tools.knowledge_base import KnowledgeBase  # heavy (LanceDB): imported only when a command runs
+
+    return await KnowledgeBase.open(settings=settings)
 
 
 def _parse_where(items: list[str]) -> dict[str, str] | None:
@@ -165,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the CLI's single error boundary: one clear line, or the traceback on --debug
         if args.debug:
             raise
-        err_console.print(f"error: {_one_line(exc)}", style="red", markup=False)
+        err_console.print(f"error: {_one_line(exc)}", style="red", markup=False, soft_wrap=True)
         return 1
 
 
@@ -173,7 +178,8 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         return f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
-    text = str(exc).strip().splitlines()
+    message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # str(KeyError) adds quotes
+    text = str(message).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
 

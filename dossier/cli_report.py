@@ -9,10 +9,7 @@ from pathlib import Path
 from dossier.console import console, err_console
 from dossier.events import DoneEvent, Event, PlanEvent
 from dossier.progress import RunDisplay
-from dossier.render import render_markdown
-from dossier.research import Researcher
 from dossier.settings import Settings
-from tools.knowledge_base import KnowledgeBase
 from tools.research_models import Plan, Report, SubQuestion
 
 
@@ -55,8 +52,7 @@ def report_settings(args: argparse.Namespace, settings: Settings) -> Settings:
 
 async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     settings = report_settings(args, settings)
-    kb = await KnowledgeBase.open(settings=settings)
-    researcher = Researcher(kb, settings=settings, approve_plan=args.review)
+    researcher = await _researcher(settings, approve_plan=args.review)
     report, paused = await _follow(researcher.stream(args.question), args.quiet)
     while report is None and paused:  # --review: the stream paused at the plan
         plan = review_plan(await researcher.pending_plan(paused))
@@ -67,8 +63,7 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
-    kb = await KnowledgeBase.open(settings=settings)
-    researcher = Researcher(kb, settings=settings)
+    researcher = await _researcher(settings)
     report, _ = await _follow(researcher.resume_stream(args.run_id), args.quiet)
     if report is None:
         raise RuntimeError(f"run {args.run_id} is waiting for plan approval; use `dossier report --review`")
@@ -76,13 +71,20 @@ async def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
-    kb = await KnowledgeBase.open(settings=settings)
-    runs = await Researcher(kb, settings=settings).runs()
+    runs = await (await _researcher(settings)).runs()
     if not runs:
         console.print("no runs yet")
     for run in runs:
         console.print(f"{run.run_id}  {run.status:<18} next: {run.next_step:<10} {run.question}", markup=False)
     return 0
+
+
+async def _researcher(settings: Settings, *, approve_plan: bool = False):
+    # Heavy imports (LanceDB, LangGraph) happen only when a research command runs, not for --help.
+    from dossier.research import Researcher
+    from tools.knowledge_base import KnowledgeBase
+
+    return Researcher(await KnowledgeBase.open(settings=settings), settings=settings, approve_plan=approve_plan)
 
 
 async def _follow(events, quiet: bool) -> tuple[Report | None, str | None]:
@@ -142,6 +144,8 @@ def _renumber(subs: list[SubQuestion]) -> list[SubQuestion]:
 
 
 def _emit(report: Report, output: Path | None) -> int:
+    from dossier.render import render_markdown
+
     markdown = render_markdown(report)
     if output is None:
         console.print(markdown, markup=False, highlight=False)

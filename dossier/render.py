@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tools.evidence import Evidence
-from tools.research_models import Report
+from tools.research_models import _RENDERERS, Report
 
 LABELS = {
     "en": {"question": "Question", "references": "References", "method": "Method", "plan": "Plan",
@@ -84,3 +84,6 @@ def _method(report: Report, t: dict[str, str]) -> str:
 
 def _models(report: Report) -> str:
     return ", ".join(f"{role}={name}" for role, name in report.models.items())
+
+
+_RENDERERS["markdown"] = render_markdown  # Report._repr_markdown_ in Jupyter

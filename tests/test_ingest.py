@@ -168,7 +168,8 @@ async def test_every_document_and_table_type_ingests(make_kb, tmp_path: Path) ->
 
     assert summary.skipped == []
     assert (summary.new, summary.changed, summary.unchanged, summary.removed) == (5, 0, 0, 0)
-    assert (summary.tables_new, summary.tables_changed, summary.tables_unchanged, summary.tables_removed) == (7, 0, 0, 0)
+    tables_counts = (summary.tables_new, summary.tables_changed, summary.tables_unchanged, summary.tables_removed)
+    assert tables_counts == (7, 0, 0, 0)
     rows = await chunk_rows(kb)
     assert summary.chunks_added == summary.chunks_embedded == len(rows) >= 5
     assert summary.chunks_deleted == 0
@@ -213,8 +214,6 @@ async def test_chunks_are_searchable_with_full_provenance(make_kb, tmp_path: Pat
         assert top.doc_id and top.content_hash and top.token_count > 0
     guide = (await kb.search("aardvark", k=1, mode=mode))[0].chunk
     assert guide.metadata == {"team": "nlp", "year": "2024"}
-    assert not any(os.sep + "tmp" in h.chunk.source or h.chunk.source.startswith("/")
-                   for h in await kb.search("the", k=50, mode=mode))
 
 
 async def test_progress_sees_every_file(make_kb, tmp_path: Path) -> None:
@@ -518,12 +517,16 @@ async def test_chinese_two_character_word_is_found(make_kb, tmp_path: Path) -> N
 # -- crash consistency ------------------------------------------------------------------------
 
 
-LONG_V1 = "# Topic\n\n" + "\n\n".join(
-    f"Paragraph {i} of the first version mentions the heron and lists several more words to fill it up." for i in range(8)
-)
-LONG_V2 = "# Topic\n\n" + "\n\n".join(
-    f"Paragraph {i} of the second version mentions the pelican and lists several more words to fill it up." for i in range(9)
-)
+def long_doc(version: str, bird: str, paragraphs: int) -> str:
+    """A document several chunks long (chunk_tokens=64) where every chunk names ``bird``."""
+    return "# Topic\n\n" + "\n\n".join(
+        f"Paragraph {i} of the {version} version mentions the {bird} and lists several more words to fill it up."
+        for i in range(paragraphs)
+    )
+
+
+LONG_V1 = long_doc("first", "heron", 8)
+LONG_V2 = long_doc("second", "pelican", 9)
 
 
 def crash_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -596,3 +599,43 @@ async def test_crash_before_manifest_update_of_a_new_file(make_kb, tmp_path: Pat
     assert summary.new == 1 and len(calls) == 2
     await assert_exactly_one_version(kb, "docs/topic.md", "heron", gone=None)
     assert len(await chunk_rows(kb, "docs/topic.md")) == written
+
+
+# Known gap (see the report): chunks written before a crash are only cleaned up when the same file
+# comes back unchanged. Strict, so the marker must go once the ingest sweeps stale doc_ids.
+
+
+@pytest.mark.parametrize("then", ["edited", "deleted"])
+async def test_crash_then_file_edited_or_deleted_leaves_no_orphans(make_kb, tmp_path: Path, monkeypatch,
+                                                                    then: str) -> None:
+    docs = tmp_path / "docs"
+    write(docs / "topic.md", LONG_V1)
+    write(docs / "other.md", "# Other\n\nAn unrelated ibis.\n")
+    kb = await make_kb()
+    crash_once(monkeypatch)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        await kb.ingest([docs])
+    await kb.close()
+    if then == "edited":
+        write(docs / "topic.md", LONG_V2)
+    else:
+        (docs / "topic.md").unlink()
+
+    kb = await make_kb()
+    await kb.ingest([docs], prune=True)
+    assert await sources_found(kb, "heron") == set()  # the crashed version is gone
+    if then == "edited":
+        await assert_exactly_one_version(kb, "docs/topic.md", "pelican", gone="heron")
+    else:
+        assert await chunk_rows(kb, "docs/topic.md") == []
+
+
+async def test_two_folders_with_the_same_name_do_not_collide(tmp_path, make_kb):
+    for parent in ("a", "b"):
+        folder = tmp_path / parent / "docs"
+        folder.mkdir(parents=True)
+        (folder / "x.md").write_text(f"# X\n\nText from folder {parent}.\n")
+    kb = await make_kb()
+    summary = await kb.ingest([tmp_path / "a" / "docs", tmp_path / "b" / "docs"])
+    assert summary.new == 1
+    assert [s.reason for s in summary.skipped if s.path == "docs/x.md"][0].startswith("same source name")

@@ -65,6 +65,7 @@ IMPORT_PROBE = r"""
 import json, os, sys, threading, time
 started = time.perf_counter()
 import dossier
+dossier.Researcher, dossier.KnowledgeBase, dossier.render_markdown  # the public names load lazily
 elapsed = time.perf_counter() - started
 
 import tools.embeddings as emb

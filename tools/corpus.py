@@ -261,6 +261,24 @@ class Corpus:
         result = await table.delete(where)
         return int(result.num_deleted_rows)
 
+    async def delete_stale(self, current: Mapping[str, str]) -> int:
+        """Delete chunks of ``current``'s sources (source -> doc_id) that belong to another version."""
+        table = await self._table(CHUNKS)
+        if table is None or not current:
+            return 0
+        sources = ", ".join(sql_str(s) for s in current)
+        doc_ids = ", ".join(sql_str(d) for d in current.values())
+        result = await table.delete(f"source IN ({sources}) AND doc_id NOT IN ({doc_ids})")
+        return int(result.num_deleted_rows)
+
+    async def chunk_sources(self) -> set[str]:
+        """Every source with at least one stored chunk (the manifest may lag after a crash)."""
+        table = await self._table(CHUNKS)
+        if table is None:
+            return set()
+        column = (await table.query().select(["source"]).to_arrow())["source"]
+        return set(pc.unique(column).to_pylist())
+
     async def count(self) -> int:
         table = await self._table(CHUNKS)
         return 0 if table is None else int(await table.count_rows())

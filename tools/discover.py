@@ -52,6 +52,17 @@ def root_prefix(root: Path) -> str:
 
 
 def discover(roots: list[Path]) -> Iterator[FoundFile | Problem]:
+    seen: set[str] = set()
+    for item in _discover(roots):
+        # Two roots with the same folder name (a/docs, b/docs) would give two files one source.
+        if isinstance(item, FoundFile) and item.source in seen:
+            yield Problem(item.source, f"same source name as an earlier file; {item.path} not ingested")
+            continue
+        seen.add(item.source)
+        yield item
+
+
+def _discover(roots: list[Path]) -> Iterator[FoundFile | Problem]:
     for root in roots:
         if not root.exists():
             yield Problem(str(root), "path does not exist")

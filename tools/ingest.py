@@ -155,11 +155,9 @@ class Ingestor:
         await self.corpus.add_chunks(chunks, vectors)
         summary.chunks_added += len(chunks)
         summary.chunks_embedded += len(chunks)
-        for doc in batch:
-            if doc.replaces:
-                summary.chunks_deleted += await self.corpus.delete_source(
-                    doc.record.source, keep_doc_id=doc.record.doc_id
-                )
+        # Every written source, new ones included: a run that died before its manifest update
+        # may have left another version's chunks behind (one delete per batch, not per file).
+        summary.chunks_deleted += await self.corpus.delete_stale({d.record.source: d.record.doc_id for d in batch})
         await self.corpus.upsert_documents([d.record for d in batch])
 
     def _embed(self, texts: list[str]) -> np.ndarray:
@@ -187,11 +185,15 @@ class Ingestor:
 
     async def _prune(self, paths, manifest, table_hashes, seen, summary) -> None:
         prefixes = [root_prefix(p) for p in paths if p.is_dir()]
-        for source in sorted(set(manifest) - seen):
+        # Sources with chunks but no manifest row were written by a run that died before its
+        # manifest update; if their file is gone too, they are pruned like any vanished file.
+        orphans = await self.corpus.chunk_sources() - set(manifest)
+        for source in sorted((set(manifest) | orphans) - seen):
             if _under(source, prefixes):
                 summary.chunks_deleted += await self.corpus.delete_source(source)
-                await self.corpus.delete_document(source)
-                summary.removed += 1
+                if source in manifest:
+                    await self.corpus.delete_document(source)
+                    summary.removed += 1
         for source in sorted(set(table_hashes) - seen):
             if _under(source, prefixes):
                 await asyncio.to_thread(self.warehouse.remove_source, source)

@@ -5,7 +5,7 @@ They live at the bottom layer so agents, graphs and the public API share one def
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field
 
@@ -13,6 +13,10 @@ from tools.evidence import Evidence
 
 Needs = Literal["documents", "tables", "both"]
 StopReason = Literal["covered", "max_rounds", "token_budget", "time_budget", "cost_budget", "no_progress"]
+
+# Rich display hooks, by format ("html", "markdown"). This layer cannot import the renderers, so
+# dossier registers them when it is imported; while empty, Jupyter falls back to the plain repr.
+_RENDERERS: dict[str, Callable[["Report"], str]] = {}
 
 
 class SubQuestion(BaseModel):
@@ -145,3 +149,11 @@ class Report(BaseModel):
 
     def evidence_by_id(self) -> dict[str, Evidence]:
         return {e.id: e for e in self.evidence}
+
+    def _repr_html_(self) -> str | None:
+        render = _RENDERERS.get("html")
+        return render(self) if render else None
+
+    def _repr_markdown_(self) -> str | None:
+        render = _RENDERERS.get("markdown")
+        return render(self) if render else None

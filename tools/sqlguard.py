@@ -13,9 +13,11 @@ import datetime as dt
 import functools
 import json
 import math
+import re
 import threading
 import time
 from contextlib import suppress
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
@@ -40,6 +42,15 @@ _DENIED_FUNCTIONS = {
 }
 _DENIED_FUNCTION_PREFIXES = ("read_", "parquet_", "duckdb_", "pragma_", "pg_get_")
 _QUERY_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"})
+# Parsing and planning are not interruptible: a 100 KB statement ran 4-11 s past a 1 s time limit.
+MAX_SQL_CHARS = 20_000
+# Scalar functions whose result size is an argument, not their input (argument position). DuckDB
+# folds a constant call while planning, outside its memory limit and deaf to interrupt():
+# ``SELECT range(1000000000)`` asked for 8 GB and ``repeat([1], 100000000)`` ran 30 s in 6 GB.
+_SIZE_ARGUMENT = {"repeat": 1, "list_resize": 1, "array_resize": 1, "lpad": 1, "rpad": 1,
+                  "bitstring": 1, "to_base": 2, "bar": 3, "equi_width_bins": 2}
+_FORMATTERS = frozenset({"printf", "format"})  # widths inside the format string
+MAX_BUILT_SIZE = 10_000  # per query: the product of every size above, so lambdas cannot compose them
 
 
 class SqlRefused(ValueError):
@@ -58,10 +69,17 @@ def check_sql(sql: str, *, allowed_tables: set[str]) -> list[str]:
     """Return the tables ``sql`` reads, or raise ``SqlRefused`` with a specific reason."""
     if "\x00" in sql:
         raise SqlRefused("the query contains a NUL byte")
+    if len(sql) > MAX_SQL_CHARS:
+        raise SqlRefused(f"the query is {len(sql):,} characters long (limit {MAX_SQL_CHARS:,}); "
+                         "filter or aggregate in SQL instead of listing values")
     statement = _single_statement(sql)
     tree = _parse_tree(statement.query)
     known = {t.lower(): t for t in allowed_tables}
-    found = [ref for ref in _walk(tree, frozenset()) if _check_node(ref, known)]
+    sizes: dict[int, int] = {}  # id(call node) -> what it builds
+    found = [ref for ref in _walk(tree, None) if _check_node(ref, known, sizes)]
+    if (built := math.prod(sizes.values())) > MAX_BUILT_SIZE:
+        raise SqlRefused(f"the query builds values of up to {built:,} elements or characters "
+                         f"(repeat, lpad, range, … multiplied; limit {MAX_BUILT_SIZE:,})")
     return sorted({known[str(node.get("table_name")).lower()] for node, _ in found})
 
 
@@ -120,7 +138,7 @@ def _parse_tree(sql: str) -> dict[str, Any]:
     return tree
 
 
-def _walk(tree: Any, scope: frozenset[str]) -> Iterator[tuple[dict[str, Any], frozenset[str]]]:
+def _walk(tree: Any, scope: _Scope | None) -> Iterator[tuple[dict[str, Any], _Scope | None]]:
     """Every dict in the tree with the CTE names visible at that point (iterative: deep trees).
 
     A non-recursive CTE's body does not see its own name (there it means a real table); a
@@ -133,15 +151,35 @@ def _walk(tree: Any, scope: frozenset[str]) -> Iterator[tuple[dict[str, Any], fr
             stack.extend((child, names) for child in item)
         elif isinstance(item, dict):
             if item.get("type") == "RECURSIVE_CTE_NODE":
-                names = names | {str(item.get("cte_name", "")).lower()}
+                names = _Scope(names, frozenset({str(item.get("cte_name", "")).lower()}))
             yield item, names
             ctes = _cte_entries(item)
-            inner = names | set(ctes)
+            inner = _Scope(names, frozenset(ctes)) if ctes else names
             for key, child in item.items():
                 if key == "cte_map":
-                    stack.extend((body, inner - {name}) for name, body in ctes.items())
+                    stack.extend((body, _Scope(inner, hidden=name)) for name, body in ctes.items())
                 elif isinstance(child, (dict, list)):
                     stack.append((child, inner))
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """CTE names in scope, as a chain of frames: sibling CTE bodies share their parent frame, so N
+    CTEs cost N frames, not N copies of an N-name set (10,000 CTEs took 5 GB and 50 s that way)."""
+
+    parent: _Scope | None
+    added: frozenset[str] = frozenset()
+    hidden: str | None = None  # a CTE's own name, inside its (non-recursive) body
+
+    def __contains__(self, name: str) -> bool:
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.added:
+                return True
+            if name == scope.hidden:
+                return False
+            scope = scope.parent
+        return False
 
 
 def _cte_entries(node: dict[str, Any]) -> dict[str, Any]:
@@ -149,11 +187,13 @@ def _cte_entries(node: dict[str, Any]) -> dict[str, Any]:
     return {str(e.get("key", "")).lower(): e.get("value") for e in cte_map.get("map", [])}
 
 
-def _check_node(ref: tuple[dict[str, Any], frozenset[str]], known: dict[str, str]) -> bool:
+def _check_node(ref: tuple[dict[str, Any], _Scope | None], known: dict[str, str], sizes: dict[int, int]) -> bool:
     """Refuse what the node may not do; True when it is a reference to a known table."""
     node, ctes = ref
     if "function_name" in node:
         _check_function(node)
+        if node.get("class") == "FUNCTION" and id(node) not in sizes:  # a table function's call streams
+            sizes[id(node)] = _built_size(node)
     kind = node.get("type")
     if "class" in node or not isinstance(kind, str):  # expressions: operators, columns, constants…
         return False
@@ -162,13 +202,14 @@ def _check_node(ref: tuple[dict[str, Any], frozenset[str]], known: dict[str, str
         raise SqlRefused(f"only SELECT/WITH queries are allowed; got {verb} inside the query")
     if kind == "TABLE_FUNCTION":
         _check_table_function(node)
+        sizes[id(node.get("function"))] = 1
     # DESCRIBE/SUMMARIZE wrap an ordinary query, checked like any other; SHOW lists the catalog.
     if kind == "SHOW_REF" and (node.get("show_type") not in ("DESCRIBE", "SUMMARY") or not node.get("query")):
         raise SqlRefused("SHOW is not allowed; use DESCRIBE <table> or the table catalog")
     return kind == "BASE_TABLE" and _check_table(node, ctes, known)
 
 
-def _check_table(node: dict[str, Any], ctes: frozenset[str], known: dict[str, str]) -> bool:
+def _check_table(node: dict[str, Any], ctes: _Scope | None, known: dict[str, str]) -> bool:
     name = str(node.get("table_name", ""))
     schema, catalog = str(node.get("schema_name", "")), str(node.get("catalog_name", ""))
     key = name.lower()
@@ -178,7 +219,7 @@ def _check_table(node: dict[str, Any], ctes: frozenset[str], known: dict[str, st
     if catalog or schema.lower() not in ("", "main"):
         raise SqlRefused(f'schema-qualified name "{_dotted(node)}" is not allowed; '
                          f"use the bare table name; {listing}")
-    if not schema and key in ctes:
+    if not schema and ctes is not None and key in ctes:
         return False
     if key in known:
         return True
@@ -205,6 +246,45 @@ def _check_function(node: dict[str, Any]) -> None:
         reason = "reads files or system state"
     if reason is not None:
         raise SqlRefused(f"function {name} is not allowed ({reason})")
+
+
+def _built_size(node: dict[str, Any]) -> int:
+    """How many elements or characters a size-setting call builds (1 for other functions)."""
+    name = str(node.get("function_name", "")).lower()
+    args = [(a or {}).get("expression") or {} for a in node.get("arguments") or []]
+    if name in ("range", "generate_series"):  # the list-valued scalar forms; FROM range() streams
+        bounds = [_int_literal(a) for a in args]
+        if None in bounds or not 1 <= len(bounds) <= 3:
+            raise SqlRefused(f"{name}() as a list needs integer literals; for long series select FROM {name}(…)")
+        start, stop, step = ([0] if len(bounds) == 1 else []) + bounds + [1] * (3 - max(len(bounds), 2))
+        with suppress(ValueError):  # step 0: DuckDB reports it
+            return len(range(start, stop + (name == "generate_series"), step))
+        return 1
+    if name in _FORMATTERS:
+        text = _string_literal(args[0]) if args else None
+        if text is None or "*" in text or re.search(r"\{[^{}]*\{", text):
+            raise SqlRefused(f"{name}() needs a literal format string without computed widths")
+        return max([1, *map(int, re.findall(r"\d+", text))])
+    position = _SIZE_ARGUMENT.get(name)
+    if position is None or position >= len(args):
+        return 1
+    size = _int_literal(args[position])
+    if size is None or size > MAX_BUILT_SIZE:
+        raise SqlRefused(f"{name}() builds a value from its size argument, which must be an integer "
+                         f"literal of at most {MAX_BUILT_SIZE:,}")
+    return max(size, 1)
+
+
+def _int_literal(node: dict[str, Any]) -> int | None:
+    with suppress(KeyError, TypeError, ValueError):
+        return int(_string_literal(node, kind=None) or "")
+    return None
+
+
+def _string_literal(node: dict[str, Any], *, kind: str | None = "STRING") -> str | None:
+    literal = node.get("literal") if node.get("class") == "CONSTANT" else None
+    ok = isinstance(literal, dict) and (kind is None or literal.get("kind") == kind)
+    return str(literal.get("text")) if ok else None
 
 
 def is_reserved_table_name(name: str) -> bool:
@@ -295,7 +375,11 @@ class GuardedExecutor:
         finally:
             watchdog.stop()
             with suppress(duckdb.Error):
-                con.abort()  # a half-fetched execute() result blocks other work on the connection
+                # A half-fetched execute() result blocks other work on the connection. Interrupt
+                # first: abort() alone waited up to 17 s for the workers of a streaming endless
+                # recursive CTE; an interrupt with no query running is a no-op.
+                con.interrupt()
+                con.abort()
 
 
 _ZONED = "TIMESTAMP WITH TIME ZONE"

@@ -168,10 +168,28 @@ class Warehouse:
                 return []
             if self._cache is not None and self._cache_stamp == _stamp(self.path):
                 return self._cache
-        rows = self._connect().execute(f"SELECT info FROM {CATALOG_TABLE} ORDER BY name").fetchall()
+            rows = self._read_only_catalog()
+            self._cache = [TableInfo.model_validate_json(info) for (info,) in rows]
+            self._cache_stamp = _stamp(self.path)
+            return self._cache
+        rows = self._con.execute(f"SELECT info FROM {CATALOG_TABLE} ORDER BY name").fetchall()
         self._cache = [TableInfo.model_validate_json(info) for (info,) in rows]
         self._cache_stamp = None
         return self._cache
+
+    def _read_only_catalog(self) -> list[tuple[str]]:
+        """Catalog rows through a short-lived read-only connection: reading must not take the
+        write lock, or two readers (two `dossier sql`, or a report and `dossier tables`) collide."""
+        config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        con = duckdb.connect(str(self.path), read_only=True, config=config)
+        try:
+            exists = con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
+                [CATALOG_TABLE],
+            ).fetchone()[0]
+            return con.execute(f"SELECT info FROM {CATALOG_TABLE} ORDER BY name").fetchall() if exists else []
+        finally:
+            con.close()
 
     def _source_tables(self, con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
         rows = con.execute(f"SELECT name FROM {CATALOG_TABLE} WHERE source = ? ORDER BY name", [source])
