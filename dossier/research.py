@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import secrets
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -73,8 +73,9 @@ class Researcher:
         """Yield typed progress events; with ``approve_plan`` the stream pauses after the plan event."""
         run_id = run_id or new_run_id()
         inputs = {"run_id": run_id, "question": question}
-        async for event in self._drive(run_id, inputs):
-            yield event
+        async with aclosing(self._drive(run_id, inputs)) as events:
+            async for event in events:
+                yield event
 
     async def resume(self, run_id: str, *, plan: Plan | None = None) -> Report:
         """Continue a run from its last completed step (after a crash, or after plan review)."""
@@ -95,8 +96,9 @@ class Researcher:
             yield DoneEvent(report=state.values["report"])
             return
         command = Command(resume=plan.model_dump() if plan else True) if state.interrupts else None
-        async for event in self._drive(run_id, command, degraded=bool(state.values.get("failures"))):
-            yield event
+        async with aclosing(self._drive(run_id, command, degraded=bool(state.values.get("failures")))) as events:
+            async for event in events:
+                yield event
 
     async def pending_plan(self, run_id: str) -> Plan | None:
         async with self._graph() as graph:
@@ -117,13 +119,16 @@ class Researcher:
         config = _config(run_id) | {"max_concurrency": self.settings.branch_concurrency}
         interrupted = False
         async with self._graph() as graph:
-            async for chunk in graph.astream(graph_input, config, context=context, stream_mode="updates"):
-                for node, update in chunk.items():
-                    if node == "__interrupt__":
-                        interrupted = True
-                        continue
-                    for event in events_from_update(node, update or {}, run_id):
-                        yield event
+            # aclosing: a caller that stops iterating closes the graph run and the checkpoint connection now.
+            stream = graph.astream(graph_input, config, context=context, stream_mode="updates")
+            async with aclosing(stream) as chunks:
+                async for chunk in chunks:
+                    for node, update in chunk.items():
+                        if node == "__interrupt__":
+                            interrupted = True
+                            continue
+                        for event in events_from_update(node, update or {}, run_id):
+                            yield event
             if interrupted:
                 # Yielded after the graph stream has ended, so the pause is checkpointed even if the
                 # caller stops iterating at this event.

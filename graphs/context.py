@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.fallback import FallbackEngine
+from agents.offline.engine import OfflineEngine
 from graphs.config import ResearchSettings
 from tools.knowledge_base import KnowledgeBase
 
@@ -49,8 +50,6 @@ async def default_context(
     and the LLM engine are opened once per event loop and settings; the fallback wrapper is new on
     every call, since its ``degraded`` flag belongs to one run (the nodes derive it from the state).
     """
-    from agents.offline.engine import OfflineEngine
-
     settings = settings or ResearchSettings()
     if isinstance(options, dict):
         options = ContextOptions(**{k: v for k, v in options.items() if k in ContextOptions.__dataclass_fields__})

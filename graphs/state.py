@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, TypedDict
+from typing import Annotated
+
+from typing_extensions import TypedDict  # pydantic (LangGraph Studio's input form) rejects typing.TypedDict on 3.11
 
 from tools.evidence import Evidence
 from tools.research_models import (
