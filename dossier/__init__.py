@@ -35,9 +35,17 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'dossier' has no attribute {name!r}")
+    _register_renderers()
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def _register_renderers() -> None:
+    """Give Report its Jupyter display: the Markdown and HTML renderers register themselves on import.
+    Done on first use of a public name rather than on ``import dossier``, which stays instant."""
+    importlib.import_module("dossier.render")
+    importlib.import_module("dossier.render_html")
 
 
 def __dir__() -> list[str]:

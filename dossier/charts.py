@@ -9,16 +9,14 @@ bytes. matplotlib is imported on first use, with the Agg backend and no pyplot s
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import io
 import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
+from dossier.fonts import matplotlib_cjk_family
 from tools.evidence import Evidence
 from tools.research_models import Report
 
@@ -34,13 +32,6 @@ TEXTS = {
     "en": {"caption": "Figure {k}: {title} — source [{n}]", "title": "{ys} by {x}", "and": " and "},
     "zh": {"caption": "图 {k}：{title} — 来源 [{n}]", "title": "{ys}（按 {x}）", "and": "、"},
 }
-# System fonts with Chinese glyphs in TrueType outlines (fpdf2 and Agg read them), best first.
-SYSTEM_CJK_FONTS = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-    "/usr/share/fonts/truetype/arphic/uming.ttc",
-)
 
 
 @dataclass
@@ -161,7 +152,9 @@ def _seconds(value: dt.datetime) -> float:
 
 
 def _sort_key(value: Any) -> str:
-    return f"{value:012d}" if isinstance(value, int) else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+    if isinstance(value, int):
+        return f"{value:012d}"
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _time_labels(values: list[Any]) -> list[str]:
@@ -235,9 +228,9 @@ def _draw(data: ChartData, *, salt: str, png: bool) -> tuple[str, bytes]:
 
 
 def _rc(salt: str) -> dict[str, Any]:
-    families = ["DejaVu Sans"] + ([name] if (name := _cjk_family()) else [])
+    families = ["DejaVu Sans"] + ([name] if (name := matplotlib_cjk_family()) else [])
     return {"svg.hashsalt": f"dossier-{salt}", "svg.fonttype": "none", "font.size": 9,
-            "font.family": "sans-serif", "font.sans-serif": families, "axes.spines.top": False,
+            "font.family": families, "axes.spines.top": False,  # a list: glyph-by-glyph fallback
             "axes.spines.right": False, "axes.edgecolor": "#888888", "axes.grid": True, "axes.grid.axis": "y",
             "grid.color": "#e4e4e4", "axes.axisbelow": True, "legend.frameon": False}
 
@@ -246,9 +239,9 @@ def _bars(ax: Any, data: ChartData) -> None:
     width = 0.8 / len(data.series)
     for j, (name, ys) in enumerate(data.series.items()):
         xs = [i + (j - (len(data.series) - 1) / 2) * width for i in range(len(data.x))]
-        bars = ax.bar(xs, [math.nan if v is None else v for v in ys], width, label=name, color=COLORS[j])
+        bars = ax.bar(xs, [math.nan if v is None else v for v in ys], width, label=_safe(name), color=COLORS[j])
         ax.bar_label(bars, labels=["" if v is None else human(v) for v in ys], padding=2, fontsize=7)
-    ax.set_xticks(range(len(data.x)), data.x, **_tick_style(data.x))
+    ax.set_xticks(range(len(data.x)), [_safe(x) for x in data.x], **_tick_style(data.x))
     _axes(ax, data)
 
 
@@ -257,27 +250,32 @@ def _line(ax: Any, data: ChartData) -> None:
     axes = [ax, ax.twinx() if rest and _apart(ya, rest[0][1]) else ax]
     for j, (name, ys) in enumerate(data.series.items()):
         axes[j].plot(data.at, [math.nan if v is None else v for v in ys], marker="o", markersize=3,
-                     linewidth=1.8, label=name, color=COLORS[j])
+                     linewidth=1.8, label=_safe(name), color=COLORS[j])
     step = max(1, math.ceil(len(data.x) / MAX_TICKS))
     ticks = list(range(0, len(data.x), step))
-    ax.set_xticks([data.at[i] for i in ticks], [data.x[i] for i in ticks], **_tick_style(data.x))
+    ax.set_xticks([data.at[i] for i in ticks], [_safe(data.x[i]) for i in ticks], **_tick_style(data.x))
     if axes[1] is not ax:
         axes[1].yaxis.set_major_formatter(_formatter())
-        axes[1].set_ylabel(rest[0][0], color=COLORS[1])
-        ax.set_ylabel(a, color=COLORS[0])
+        axes[1].set_ylabel(_safe(rest[0][0]), color=COLORS[1])
+        ax.set_ylabel(_safe(a), color=COLORS[0])
     _axes(ax, data, extra=axes[1] if axes[1] is not ax else None)
 
 
 def _axes(ax: Any, data: ChartData, extra: Any = None) -> None:
     ax.yaxis.set_major_formatter(_formatter())
-    ax.set_xlabel(data.x_name)
+    ax.set_xlabel(_safe(data.x_name))
     if len(data.series) == 1:
-        ax.set_ylabel(next(iter(data.series)))
+        ax.set_ylabel(_safe(next(iter(data.series))))
     elif extra is None:
         ax.legend(loc="best", fontsize=8)
     for axis in (ax, extra):
         if axis is not None and axis.get_ylim()[0] >= 0:
             axis.set_ylim(bottom=0)
+
+
+def _safe(label: str) -> str:
+    """Text from the warehouse drawn as is: a '$' would start matplotlib's math mode."""
+    return label.replace("$", r"\$")
 
 
 def _apart(a: list[float | None], b: list[float | None]) -> bool:
@@ -307,28 +305,3 @@ def human(value: float) -> str:
 def _inline_svg(svg: str) -> str:
     svg = svg[svg.index("<svg"):]  # no XML prolog or DOCTYPE inside HTML
     return re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.S)
-
-
-# --- fonts ---
-
-@lru_cache(maxsize=1)
-def cjk_font() -> Path | None:
-    """A TrueType font with Chinese glyphs: the one paperang-p2-fonts-cjk ships, else a system one."""
-    spec = importlib.util.find_spec("paperang_p2_fonts_cjk")
-    if spec and spec.origin:
-        bundled = Path(spec.origin).parent / "fonts" / "wqy-microhei.ttc"
-        if bundled.is_file():
-            return bundled
-    return next((Path(p) for p in SYSTEM_CJK_FONTS if Path(p).is_file()), None)
-
-
-@lru_cache(maxsize=1)
-def _cjk_family() -> str | None:
-    """Register the CJK font with matplotlib (for Chinese labels in PNG renderings); its family name."""
-    path = cjk_font()
-    if path is None:
-        return None
-    from matplotlib import font_manager
-
-    font_manager.fontManager.addfont(str(path))
-    return font_manager.FontProperties(fname=str(path)).get_name()

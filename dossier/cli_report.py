@@ -12,13 +12,18 @@ from dossier.progress import RunDisplay
 from dossier.settings import Settings
 from tools.research_models import Plan, Report, SubQuestion
 
+FORMATS = ("md", "html", "pdf")
+SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+
 
 def add_report_commands(subs) -> None:
     p = subs.add_parser("report", help="research a question and write a cited report",
                         description="Plan, research (documents + SQL), reflect, and write a report in which "
                         "every claim cites its evidence. Offline unless an endpoint is configured.")
     p.add_argument("question")
-    p.add_argument("-o", "--output", type=Path, help="write the report here (.md); default: print it")
+    p.add_argument("-o", "--output", type=Path,
+                   help="write the report here; .md, .html or .pdf picks the format; default: print it")
+    p.add_argument("--format", choices=FORMATS, help="md, html or pdf (wins over the extension of -o)")
     engine = p.add_mutually_exclusive_group()
     engine.add_argument("--offline", action="store_true", help="use the offline engine")
     engine.add_argument("--model", help="LLM model for every role (sets the LLM engine)")
@@ -30,7 +35,8 @@ def add_report_commands(subs) -> None:
     r = subs.add_parser("resume", help="continue a stopped or killed run",
                         description="Resume a run from its last completed step.")
     r.add_argument("run_id")
-    r.add_argument("-o", "--output", type=Path, help="write the report here (.md)")
+    r.add_argument("-o", "--output", type=Path, help="write the report here; .md, .html or .pdf picks the format")
+    r.add_argument("--format", choices=FORMATS, help="md, html or pdf (wins over the extension of -o)")
     r.add_argument("--quiet", "-q", action="store_true")
     r.set_defaults(handler=cmd_resume)
     s = subs.add_parser("runs", help="list research runs and their state", description="List checkpointed runs.")
@@ -51,6 +57,7 @@ def report_settings(args: argparse.Namespace, settings: Settings) -> Settings:
 
 
 async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    fmt = output_format(args.output, args.format)  # a bad combination fails before the run, not after
     settings = report_settings(args, settings)
     researcher = await _researcher(settings, approve_plan=args.review)
     report, paused = await _follow(researcher.stream(args.question), args.quiet)
@@ -59,15 +66,16 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         report, paused = await _follow(researcher.resume_stream(paused, plan=plan), args.quiet)
     if report is None:
         raise RuntimeError("the run ended without a report")
-    return _emit(report, args.output)
+    return _emit(report, args.output, fmt)
 
 
 async def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
+    fmt = output_format(args.output, args.format)
     researcher = await _researcher(settings)
     report, _ = await _follow(researcher.resume_stream(args.run_id), args.quiet)
     if report is None:
         raise RuntimeError(f"run {args.run_id} is waiting for plan approval; use `dossier report --review`")
-    return _emit(report, args.output)
+    return _emit(report, args.output, fmt)
 
 
 async def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
@@ -143,15 +151,31 @@ def _renumber(subs: list[SubQuestion]) -> list[SubQuestion]:
     return [sq.model_copy(update={"id": f"q{i}"}) for i, sq in enumerate(subs, 1)]
 
 
-def _emit(report: Report, output: Path | None) -> int:
-    from dossier.render import render_markdown
+def output_format(output: Path | None, fmt: str | None) -> str:
+    """--format wins; else the extension of -o; else Markdown. A PDF needs a file to go to."""
+    chosen = fmt or (SUFFIXES.get(output.suffix.lower(), "md") if output else "md")
+    if chosen == "pdf" and output is None:
+        raise ValueError("a PDF report needs a file: add -o report.pdf")
+    return chosen
 
-    markdown = render_markdown(report)
+
+def _emit(report: Report, output: Path | None, fmt: str = "md") -> int:
+    from dossier.render import render_markdown
+    from dossier.render_html import render_html
+
     if output is None:
-        console.print(markdown, markup=False, highlight=False)
+        if fmt == "html":
+            sys.stdout.write(render_html(report))
+        else:
+            console.print(render_markdown(report), markup=False, highlight=False)
         return 0
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(markdown, encoding="utf-8")
-    console.print(f"report written to {output} ({len(report.references)} references, stop rule "
+    if fmt == "pdf":
+        from dossier.render_pdf import render_pdf  # fpdf2 and fonts load only when a PDF is asked for
+
+        render_pdf(report, output)
+    else:
+        output.write_text(render_html(report) if fmt == "html" else render_markdown(report), encoding="utf-8")
+    console.print(f"report written to {output} ({fmt}, {len(report.references)} references, stop rule "
                   f"{report.stop_reason}, run {report.run_id})")
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dossier.console import RichIngestProgress, console, print_summary, wants_progress
 from dossier.render import render_markdown
+from dossier.render_html import render_html
 from dossier.research import Researcher
 from dossier.settings import Settings
 from tools.knowledge_base import KnowledgeBase
@@ -33,7 +34,10 @@ async def build_demo_kb(settings: Settings, *, quiet: bool = True) -> KnowledgeB
 
 
 async def run_demo(settings: Settings, *, quiet: bool = False) -> int:
-    """Ingest the demo (incrementally), research each demo question offline, write the reports."""
+    """Ingest the demo (incrementally), research each demo question offline, write the reports
+    as Markdown, HTML and PDF."""
+    from dossier.render_pdf import render_pdf  # fpdf2 loads only here
+
     settings = settings.model_copy(update={"engine": "offline"})
     kb = await build_demo_kb(settings, quiet=quiet)
     out_dir = settings.kb_dir / "reports"
@@ -43,9 +47,12 @@ async def run_demo(settings: Settings, *, quiet: bool = False) -> int:
         report = await researcher.run(question)
         path = out_dir / name
         path.write_text(render_markdown(report), encoding="utf-8")
+        path.with_suffix(".html").write_text(render_html(report), encoding="utf-8")
+        render_pdf(report, path.with_suffix(".pdf"))
         v = report.verification
         console.print(f"[bold]{question}[/bold]")
-        console.print(f"  → {path}: {len(report.sections)} sections, {len(report.references)} references, "
+        console.print(f"  → {path} (+ .html, .pdf): {len(report.sections)} sections, "
+                      f"{len(report.references)} references, "
                       f"{v.markers_resolved}/{v.markers_total} citations resolved, "
                       f"{v.numeric_claims_supported}/{v.numeric_claims} numeric claims supported, "
                       f"stop rule {report.stop_reason}")

@@ -8,146 +8,20 @@ hostile passage can neither run script nor make the page fetch anything.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from dataclasses import dataclass
-from functools import lru_cache
 from html import escape
 from typing import Any, Callable
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
-
-from agents.verify import FLAG
 from dossier.charts import Chart, charts_for, place_charts
-from dossier.render import LABELS as MD_LABELS
+from dossier.report_parts import (
+    CITE_RE, Block, cell_text, labels, markdown_parser, method_facts, method_lists, replace_marks, section_blocks,
+    source_line, when,
+)
 from tools.evidence import Evidence
 from tools.research_models import _RENDERERS, Report
 
-CITE_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-MARK_RE = re.compile("\ue000([\\d,]+)\ue001|\ue002")  # citation / unverified placeholders
 TIP_CHARS, TIP_ROWS = 600, 8
-LABELS = {
-    "en": {"contents": "Contents", "method": "Appendix: Method", "unverified": "unverified", "figure": "Figure",
-           "rows_shown": "{shown} of {total} rows shown", "chars": "chars", "generated": "Generated",
-           "evidence_fmt": "{cited} cited of {gathered} gathered", "usage_fmt": "{calls} calls, {tokens} tokens"},
-    "zh": {"contents": "目录", "method": "附录：方法", "unverified": "未核实", "figure": "图",
-           "rows_shown": "显示 {shown} / {total} 行", "chars": "字符", "generated": "生成于",
-           "evidence_fmt": "引用 {cited} / 收集 {gathered}", "usage_fmt": "{calls} 次调用，{tokens} 个 token"},
-}
-FACTS = {
-    "en": ["Engine", "Models", "Rounds", "Stop rule", "Evidence", "Citations resolved", "Unknown markers removed",
-           "Numeric claims supported", "Uncited sentences", "Knowledge base", "Settings", "Run", "LLM usage",
-           "Timings (s)", "Flagged numeric claims", "Failures", "Gaps that remained", "Contradictions"],
-    "zh": ["引擎", "模型", "研究轮数", "停止规则", "证据", "已解析引用", "移除的未知标记", "有依据的数字陈述",
-           "无引用的句子", "知识库", "设置", "运行", "LLM 用量", "耗时（秒）", "未核实的数字陈述", "故障",
-           "尚未解决的问题", "相互矛盾之处"],
-}
 
-
-def labels(language: str) -> dict[str, str]:
-    return {**MD_LABELS.get(language, MD_LABELS["en"]), **LABELS.get(language, LABELS["en"])}
-
-
-# --- section Markdown as blocks (shared with the PDF renderer) ---
-
-@dataclass
-class Block:
-    kind: str  # paragraph, table, bullet_list, ordered_list, heading, fence, ...
-    tokens: list[Token]
-    cites: set[int]
-
-
-@lru_cache(maxsize=1)
-def markdown_parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False}).enable("table").disable(["image", "link", "autolink"])
-
-
-def section_blocks(markdown: str, numbers: set[int]) -> list[Block]:
-    """Top-level blocks, with citations to known references and unverified flags as placeholders."""
-    text = re.sub("[\ue000-\ue002]", "", markdown).replace(FLAG, "\ue002")
-    text = CITE_RE.sub(lambda m: _placeholder(m, numbers), text)
-    blocks: list[Block] = []
-    for token in markdown_parser().parse(text):
-        if token.level == 0 and token.nesting >= 0 and (not blocks or _closed(blocks[-1])):
-            blocks.append(Block(kind=token.type.removesuffix("_open"), tokens=[], cites=set()))
-        blocks[-1].tokens.append(token)
-        if token.type == "inline":
-            blocks[-1].cites |= {int(n) for found in MARK_RE.findall(token.content) for n in found.split(",") if n}
-    return blocks
-
-
-def _placeholder(m: re.Match[str], numbers: set[int]) -> str:
-    cited = [int(n) for n in re.findall(r"\d+", m.group(1))]
-    return f"\ue000{','.join(map(str, cited))}\ue001" if all(n in numbers for n in cited) else m.group()
-
-
-def _closed(block: Block) -> bool:
-    return block.tokens[0].nesting == 0 or block.tokens[-1].nesting == -1 and block.tokens[-1].level == 0
-
-
-def replace_marks(text: str, cite: Callable[[list[int]], str], flag: str) -> str:
-    return MARK_RE.sub(lambda m: cite([int(n) for n in m.group(1).split(",")]) if m.group(1) else flag, text)
-
-
-# --- the method appendix (shared with the PDF renderer) ---
-
-def method_facts(report: Report) -> list[tuple[str, str]]:
-    names, t = FACTS.get(report.language, FACTS["en"]), labels(report.language)
-    v, kb, u = report.verification, report.kb_version, report.usage
-    tokens = f"{u.prompt_tokens} + {u.completion_tokens}"
-    values = [
-        report.engine, ", ".join(f"{r}: {m}" for r, m in report.models.items()) or "—", str(report.rounds),
-        report.stop_reason, t["evidence_fmt"].format(cited=len(report.references), gathered=len(report.evidence)),
-        f"{v.markers_resolved} / {v.markers_total}",
-        f"{v.unknown_markers_removed}" + (f" ({', '.join(v.unknown_marker_ids)})" if v.unknown_marker_ids else ""),
-        f"{v.numeric_claims_supported} / {v.numeric_claims}", f"{v.uncited_sentences} / {v.sentences}",
-        ", ".join(f"{k} {val}" for k, val in kb.items()) or "—", report.settings_hash,
-        f"{report.run_id} · {report.created_at}",
-        t["usage_fmt"].format(calls=u.llm_calls, tokens=tokens)
-        + (f", ${u.cost_usd:.4f}" if u.cost_usd is not None else "") if u.llm_calls else "—",
-        ", ".join(f"{k} {s:.2f}" for k, s in report.timings.items()) or "—",
-    ]
-    return list(zip(names, values))
-
-
-def method_lists(report: Report) -> list[tuple[str, list[str]]]:
-    names = FACTS.get(report.language, FACTS["en"])[-4:]
-    items = [report.verification.flagged_claims, report.failures, [g.description for g in report.gaps],
-             [c.description for c in report.contradictions]]
-    return [(name, found) for name, found in zip(names, items) if found]
-
-
-def cell_text(value: Any) -> str:
-    """A table cell: 740000.0 as 740000, 4.666667 as 4.66667, no exponents, midnight dropped from datetimes."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        short = f"{value:.6g}"
-        return f"{value:.2f}" if "e" in short and abs(value) >= 1 else short
-    if isinstance(value, dt.datetime) and value.time() == dt.time():
-        value = value.date()
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def when(created_at: str) -> str:
-    try:
-        return dt.datetime.fromisoformat(created_at).strftime("%Y-%m-%d %H:%M %Z").strip()
-    except ValueError:
-        return created_at
-
-
-def source_line(ev: Evidence, t: dict[str, str]) -> str:
-    if ev.kind == "sql":
-        return f"{', '.join(ev.tables)} · {ev.row_count} {t['rows']} · ev:{ev.id}"
-    parts = [ev.source or ev.doc_id or "", f"p.{ev.page}" if ev.page else "", f"§ {ev.section}" if ev.section else "",
-             f"{t['chars']} {ev.char_start}-{ev.char_end}" if ev.char_start is not None else "", f"ev:{ev.id}"]
-    return " · ".join(p for p in parts if p)
-
-
-# --- HTML ---
 
 def render_html(report: Report) -> str:
     t = labels(report.language)
@@ -269,7 +143,8 @@ CSS = """
 .dossier h2{font-size:1.3rem;margin:2.2rem 0 .7rem;padding-bottom:.25rem;border-bottom:1px solid var(--line)}
 .dossier h3{font-size:1.02rem;margin:1.4rem 0 .4rem}
 .dossier .question{font-size:1.05rem;margin:.2rem 0}.dossier .meta{color:var(--muted);font-size:.82rem}
-.dossier .summary{background:var(--soft);border-left:4px solid var(--accent);padding:.2rem 1.2rem .6rem;margin-top:1.5rem}
+.dossier .summary{background:var(--soft);border-left:4px solid var(--accent);padding:.2rem 1.2rem .6rem;
+ margin-top:1.5rem}
 .dossier .summary h2{border:0}
 .dossier .toc ol{columns:2;column-gap:2rem;padding-left:1.3rem}.dossier .toc li{break-inside:avoid}
 .dossier a{color:var(--accent);text-decoration:none}.dossier a:hover{text-decoration:underline}
@@ -277,8 +152,10 @@ CSS = """
 .dossier table{border-collapse:collapse;font-size:.85rem;font-variant-numeric:tabular-nums}
 .dossier th,.dossier td{border-bottom:1px solid var(--line);padding:.3rem .6rem;text-align:left;vertical-align:top}
 .dossier thead th{background:var(--soft);border-bottom:2px solid #c5ccd5}
-.dossier code,.dossier pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:.82em}
-.dossier pre.sql{background:var(--soft);padding:.6rem .8rem;white-space:pre-wrap;word-break:break-word;border-radius:4px}
+.dossier code,.dossier pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace;
+ font-size:.82em}
+.dossier pre.sql{background:var(--soft);padding:.6rem .8rem;white-space:pre-wrap;word-break:break-word;
+ border-radius:4px}
 .dossier .cref{position:relative;display:inline}.dossier .cref>a{font-size:.85em;padding:0 .05em}
 .dossier .tip{display:none;position:absolute;left:0;top:1.5em;z-index:20;width:min(28rem,86vw);max-height:22rem;
  overflow:auto;background:#fff;color:var(--ink);border:1px solid #c5ccd5;border-radius:6px;padding:.55rem .7rem;
@@ -286,9 +163,11 @@ CSS = """
 .dossier .cref:hover>.tip,.dossier .cref:focus-within>.tip{display:block}
 .dossier .tip-h{display:block;font-weight:600}.dossier .tip-src{display:block;color:var(--muted);margin-bottom:.3rem}
 .dossier .tip-q{display:block;white-space:normal}
-.dossier .tip-sql{display:block;white-space:pre-wrap;word-break:break-word;background:var(--soft);padding:.3rem;margin-bottom:.3rem}
+.dossier .tip-sql{display:block;white-space:pre-wrap;word-break:break-word;background:var(--soft);padding:.3rem;
+ margin-bottom:.3rem}
 .dossier .grid{display:table;border-collapse:collapse}.dossier .gr{display:table-row}
-.dossier .gr>span{display:table-cell;padding:.1rem .45rem;border-bottom:1px solid var(--line)}.dossier .gh>span{font-weight:600}
+.dossier .gr>span{display:table-cell;padding:.1rem .45rem;border-bottom:1px solid var(--line)}
+ .dossier .gh>span{font-weight:600}
 .dossier .unverified{display:inline-block;background:#fff4d6;color:#8a4b00;border:1px solid #e8b34b;border-radius:3px;
  padding:0 .35em;font-size:.75em;font-weight:600;line-height:1.4;white-space:nowrap}
 .dossier figure.chart{margin:1.2rem 0;padding:.6rem;border:1px solid var(--line);border-radius:6px;break-inside:avoid}
@@ -296,21 +175,25 @@ CSS = """
 .dossier figcaption{font-size:.85rem;color:var(--muted);margin-top:.3rem}
 .dossier .refs{padding-left:1.6rem;font-size:.9rem}.dossier .refs>li{margin-bottom:1rem}
 .dossier .refs>li:target{background:#fff8e1;outline:3px solid #fff8e1}
-.dossier .ref-label{margin:0}.dossier .ref-src{margin:.1rem 0 .3rem;color:var(--muted);font-size:.8rem;word-break:break-word}
-.dossier blockquote.passage{margin:.3rem 0;padding:.2rem .8rem;border-left:3px solid var(--line);white-space:pre-line;color:#36404c}
+.dossier .ref-label{margin:0}
+ .dossier .ref-src{margin:.1rem 0 .3rem;color:var(--muted);font-size:.8rem;word-break:break-word}
+.dossier blockquote.passage{margin:.3rem 0;padding:.2rem .8rem;border-left:3px solid var(--line);white-space:pre-line;
+ color:#36404c}
 .dossier .note{color:var(--muted);font-size:.8rem}.dossier .needs{color:var(--muted);font-size:.8rem}
 .dossier .facts th{width:13rem;background:none;font-weight:600}
 @media print{
  @page{size:A4;margin:16mm 15mm}
  .dossier{max-width:none;padding:0;font-size:10.5pt}.dossier .tip{display:none!important}
  .dossier a{color:inherit}.dossier .toc{break-after:page}
- .dossier h2,.dossier h3{break-after:avoid}.dossier table,.dossier pre,.dossier blockquote,.dossier figure{break-inside:avoid}
+ .dossier h2,.dossier h3{break-after:avoid}
+ .dossier table,.dossier pre,.dossier blockquote,.dossier figure{break-inside:avoid}
  .dossier .table-wrap{overflow:visible}.dossier .summary{background:none}
-}
-"""
+ .dossier table{font-size:8pt}.dossier th{overflow-wrap:anywhere}.dossier pre.sql{font-size:7.5pt}
+}"""
 # Keep a tooltip inside the window: shift it left when it would overflow on the right.
 JS = """document.querySelectorAll('.dossier .cref').forEach(function(c){['mouseenter','focusin'].forEach(function(e){
 c.addEventListener(e,function(){var t=c.querySelector('.tip');if(!t)return;t.style.left='0';
-var r=t.getBoundingClientRect();if(r.right>window.innerWidth-8){t.style.left=(window.innerWidth-8-r.right)+'px';}});});});"""
+var r=t.getBoundingClientRect();
+if(r.right>window.innerWidth-8){t.style.left=(window.innerWidth-8-r.right)+'px';}});});});"""
 
 _RENDERERS["html"] = render_html  # Report._repr_html_ in Jupyter

@@ -1,18 +1,14 @@
 """Render a Report as PDF: title, summary, sections with tables and charts, references, method.
 
 Why fpdf2 with a font from PyPI: it is pure Python (fontTools and Pillow underneath), so the PDF
-works from ``pip install`` alone, offline, on any OS. WeasyPrint would reuse the HTML, but it needs
-Pango from the system package manager and still a CJK font from somewhere; Noto Sans CJK from PyPI
-only comes as a variable font that fpdf2 takes minutes to instance, or bundled with unrelated
-packages. So Latin text is set in DejaVu Sans, which matplotlib ships, and CJK text falls back to
-WenQuanYi Micro Hei (TrueType, Apache-2.0 or GPLv3 with a font-embedding exception), which the
-``paperang-p2-fonts-cjk`` wheel ships; a system WenQuanYi or Droid font is used when that package
-is missing (see ``dossier.charts.cjk_font``). fpdf2 embeds subsets of both fonts with their Unicode
-maps, so Chinese text renders and can be searched and copied.
-
-fpdf2 wraps lines at spaces only, so paragraphs and table cells are laid out here: a line may break
-after any CJK character (never before closing punctuation), at spaces, or after ``_`` and ``/`` in
-long identifiers.
+comes from ``pip install`` alone, offline, on any OS, with no system packages. WeasyPrint would
+reuse the HTML, but it needs Pango from the system package manager and a CJK font from somewhere
+all the same; Noto Sans CJK on PyPI comes as a variable font that fpdf2 takes minutes to instance,
+or as old wheels tied to other tools. So Latin text is set in DejaVu Sans (shipped by matplotlib)
+and CJK text falls back to WenQuanYi Micro Hei (TrueType; Apache-2.0, or GPLv3 with a font
+embedding exception) from the ``paperang-p2-fonts-cjk`` wheel, or a system one (``dossier.fonts``).
+fpdf2 embeds subsets of both with their Unicode maps, so Chinese renders, searches and copies.
+Line breaking is done in ``dossier.pdf_layout``, since fpdf2 breaks lines at spaces only.
 """
 
 from __future__ import annotations
@@ -20,44 +16,24 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 from fpdf import FPDF
 from fpdf.enums import TextMode
 from fpdf.fonts import FontFace
 from markdown_it.token import Token
 
-from dossier.charts import Chart, charts_for, cjk_font, place_charts
-from dossier.render_html import (
+from dossier.charts import Chart, charts_for, place_charts
+from dossier.pdf_layout import CELL_PAD, CJK_RUN_RE, INK, MUTED, Doc, Run, column_widths, lines, load_fonts, wrap
+from dossier.report_parts import (
     Block, cell_text, labels, method_facts, method_lists, replace_marks, section_blocks, source_line, when,
 )
 from tools.evidence import Evidence
 from tools.research_models import Report
 
-INK, MUTED, ACCENT, WARN = (29, 35, 43), (93, 104, 117), (47, 102, 144), (138, 75, 0)
-SOFT, WARN_BG = (243, 246, 249), (255, 244, 214)
-CJK = "\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
-OPEN, CLOSE = "（「『【《〈“‘(\\[", "，。、；：？！）」』】》〉”’,.;:?!)\\]%"
-CITE = r"(?: ?\[\d+(?:, ?\d+)*\])?"
-CJK_RUN_RE = re.compile(f"([{CJK}]+)")
-ATOM_RE = re.compile(rf"\n|[{OPEN}]*[{CJK}]{CITE}[{CLOSE}]*|(?:[^\s{CJK}_/]+[_/]?|[_/]){CITE}[{CLOSE}]*[ \t]*|\s+")
+ACCENT, WARN, SOFT, WARN_BG = (47, 102, 144), (138, 75, 0), (243, 246, 249), (255, 244, 214)
 NUMERIC_RE = re.compile(r"^[-+]?[\d,.]+%?$")
-CELL_PAD = 2.4  # mm of horizontal padding in a table cell
-
-
-@dataclass(frozen=True)
-class Run:
-    text: str
-    style: str = ""
-    family: str = "sans"
-    color: tuple[int, int, int] = INK
-    link: str | None = None  # '#ref-N', a named destination set when the reference is written
-    fill: tuple[int, int, int] | None = None
-
-
-Segment = tuple[str, Run]
 
 
 def render_pdf(report: Report, path: str | Path) -> Path:
@@ -67,37 +43,15 @@ def render_pdf(report: Report, path: str | Path) -> Path:
     return path
 
 
-class _Doc(FPDF):
-    title_text = ""
-    _widths: dict[tuple[str, str, str], float]
-
-    def width(self, text: str, family: str, style: str, size: float) -> float:
-        """Text width in mm, from cached per-character widths (fpdf2 does not kern, so they add up)."""
-        widths = self.__dict__.setdefault("_widths", {})
-        total = 0.0
-        for ch in text:
-            key = (family, style, ch)
-            if key not in widths:
-                self.set_font(family, style, 10)
-                widths[key] = self.get_string_width(ch) / 10
-            total += widths[key]
-        return total * size
-
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font("sans", size=7)
-        self.set_text_color(*MUTED)
-        self.cell(0, 5, f"{self.title_text[:90]}  ·  {self.page_no()}/{{nb}}", align="C")
-
-
 class _Writer:
     def __init__(self, report: Report) -> None:
         self.report, self.t = report, labels(report.language)
-        self.pdf = _Doc(format="A4")
+        self.pdf = Doc(format="A4")
         self.pdf.title_text = report.title
         self.pdf.set_margins(18, 16, 18)
         self.pdf.set_auto_page_break(True, margin=18)
-        _fonts(self.pdf)
+        self.pdf.c_margin = 0  # runs are placed side by side: no inner margin between their cells
+        load_fonts(self.pdf)
         self.pdf.set_title(report.title)
         self.pdf.set_lang(report.language)
         self.pdf.set_creator("dossier")
@@ -129,7 +83,7 @@ class _Writer:
              after: float = 2.2, mark: str = "") -> None:
         """Runs laid out in lines at ``indent`` mm; ``mark`` (a bullet) hangs 5 mm to the left of the first."""
         pdf, h = self.pdf, size * leading * 0.3528  # pt to mm
-        for k, line in enumerate(_lines(pdf, runs, pdf.epw - indent, size)):
+        for k, line in enumerate(lines(pdf, runs, pdf.epw - indent, size)):
             if pdf.y + h > pdf.page_break_trigger:
                 pdf.add_page()
             if mark and k == 0:
@@ -157,9 +111,12 @@ class _Writer:
             pdf.set_draw_color(*run.color)
             pdf.set_line_width(size * 0.012)
         pdf.text_mode = TextMode.FILL_STROKE if fake_bold else TextMode.FILL
-        pdf.current_font_is_set_on_page = False  # fpdf2 2.8 can lose the font after a CJK fallback
+        # fpdf2 2.8.9 sets the font inside q/Q when a cell starts with a fallback (CJK) glyph, so the
+        # cells after it have no font at all ('No font in show'): have it set the font on every cell.
+        pdf.current_font_is_set_on_page = False
         pdf.cell(pdf.get_string_width(text), h, text, fill=bool(run.fill), link=run.link or "")
         pdf.text_mode = TextMode.FILL
+        pdf.set_fill_color(255, 255, 255)  # fpdf2 tables fill their cells with the current colour
 
     def heading(self, title: str, level: int = 0) -> None:
         size = 14 if level == 0 else 11.5
@@ -175,11 +132,13 @@ class _Writer:
             self.table(header, rows)
         elif block.kind in ("bullet_list", "ordered_list"):
             self.items(block.tokens)
+        elif block.kind in ("fence", "code_block"):
+            self.text([Run(self.plain(block.tokens[0].content.rstrip("\n")), family="mono")], size=8, leading=1.35)
         else:
-            inline = [tok for tok in block.tokens if tok.type == "inline"]
-            size = 12 if block.kind == "heading" else 10
-            for tok in inline:
-                self.text(self.runs(tok), size=size)
+            heading = block.kind == "heading"
+            for tok in (tok for tok in block.tokens if tok.type == "inline"):
+                runs = self.runs(tok)
+                self.text([replace(r, style="B") for r in runs] if heading else runs, size=11 if heading else 10)
 
     def items(self, tokens: list[Token]) -> None:
         number, ordered = 0, tokens[0].type == "ordered_list_open"
@@ -228,12 +187,14 @@ class _Writer:
 
     # --- tables, charts ---
 
-    def table(self, header: list[str], rows: list[list[str]]) -> None:
+    def table(self, header: list[str], rows: list[list[str]], *, indent: float = 0) -> None:
         """A grid with a bold header row (none when ``header`` is empty); numeric columns right-aligned."""
         cells = ([header] if header else []) + rows
         pdf, size = self.pdf, 8 if len(cells[0]) <= 6 else 7
+        margin = pdf.l_margin
+        pdf.set_left_margin(margin + indent)
         styles = ["B" if header and k == 0 else "" for k in range(len(cells))]
-        widths = _column_widths(pdf, cells, styles, pdf.epw, size)
+        widths = column_widths(pdf, cells, styles, pdf.epw, size)
         align = tuple("RIGHT" if rows and all(NUMERIC_RE.match(r[i]) or not r[i] for r in rows) else "LEFT"
                       for i in range(len(cells[0])))
         pdf.set_font("sans", size=size)
@@ -246,7 +207,8 @@ class _Writer:
             for values, bold in zip(cells, styles):
                 row = table.row()
                 for width, cell in zip(widths, values):
-                    row.cell("\n".join(_wrap(pdf, cell, width - CELL_PAD, size, bold)))
+                    row.cell("\n".join(wrap(pdf, cell, width - CELL_PAD, size, bold)))
+        pdf.set_left_margin(margin)
         pdf.ln(3)
 
     def chart(self, chart: Chart) -> None:
@@ -281,7 +243,7 @@ class _Writer:
             return
         self.text([Run(ev.sql or "", family="mono", color=(54, 64, 76))], size=7.5, indent=6, leading=1.35, after=1.5)
         if ev.columns:
-            self.table(list(ev.columns), [[cell_text(v) for v in row] for row in ev.rows])
+            self.table(list(ev.columns), [[cell_text(v) for v in row] for row in ev.rows], indent=6)
         if ev.row_count is not None and ev.row_count > len(ev.rows):
             note = self.t["rows_shown"].format(shown=len(ev.rows), total=ev.row_count)
             self.text([Run(note, "I", color=MUTED)], size=7.5, indent=6)
@@ -300,102 +262,6 @@ class _Writer:
             self.heading(name, level=1)
             for item in found:
                 self.text([Run(item)], size=9, indent=9, after=0.8, mark="•")
-
-
-# --- layout helpers ---
-
-def _fonts(pdf: FPDF) -> None:
-    import matplotlib  # its DejaVu fonts cover Latin, Greek, Cyrillic and symbols such as ⚠
-
-    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    for style, name in {"": "", "B": "-Bold", "I": "-Oblique", "BI": "-BoldOblique"}.items():
-        pdf.add_font("sans", style, str(ttf / f"DejaVuSans{name}.ttf"))
-    pdf.add_font("mono", "", str(ttf / "DejaVuSansMono.ttf"))
-    cjk = cjk_font()
-    if cjk is not None:
-        pdf.add_font("cjk", "", str(cjk))
-        pdf.set_fallback_fonts(["cjk"], exact_match=False)
-
-
-def _atoms(runs: list[Run]) -> Iterator[list[Segment]]:
-    """Unbreakable pieces of text, each split into the runs (styles) it spans."""
-    text = "".join(r.text for r in runs)
-    owner = [r for r in runs for _ in r.text]
-    for m in ATOM_RE.finditer(text):
-        segments: list[list] = []
-        for k in range(m.start(), m.end()):
-            if segments and segments[-1][1] is owner[k]:
-                segments[-1][0] += text[k]
-            else:
-                segments.append([text[k], owner[k]])
-        yield [(s, r) for s, r in segments]
-
-
-def _width(pdf: _Doc, segments: list[Segment], size: float, *, trim: bool = False) -> float:
-    last = len(segments) - 1
-    return sum(pdf.width(t.rstrip() if trim and k == last else t, r.family, r.style, size)
-               for k, (t, r) in enumerate(segments))
-
-
-def _lines(pdf: _Doc, runs: list[Run], width: float, size: float) -> list[list[Segment]]:
-    lines: list[list[Segment]] = [[]]
-    used = 0.0
-    for atom in _atoms(runs):
-        if atom[0][0] == "\n":
-            lines.append([])
-            used = 0.0
-            continue
-        if lines[-1] and used + _width(pdf, atom, size, trim=True) > width:
-            lines.append([])
-            used = 0.0
-            atom = [(t.lstrip(), r) for t, r in atom if t.lstrip()] if atom[0][0].isspace() else atom
-        for piece in _split(pdf, atom, width, size) if _width(pdf, atom, size, trim=True) > width else [atom]:
-            if lines[-1] and piece is not atom:
-                lines.append([])
-                used = 0.0
-            lines[-1] += piece
-            used += _width(pdf, piece, size)
-    return [_merge(line) for line in lines if line]
-
-
-def _split(pdf: _Doc, atom: list[Segment], width: float, size: float) -> list[list[Segment]]:
-    """An atom wider than the line, cut between characters."""
-    pieces: list[list[Segment]] = [[]]
-    for text, run in atom:
-        for ch in text:
-            if pieces[-1] and _width(pdf, pieces[-1] + [(ch, run)], size) > width:
-                pieces.append([])
-            pieces[-1].append((ch, run))
-    return pieces
-
-
-def _merge(line: list[Segment]) -> list[Segment]:
-    out: list[Segment] = []
-    for text, run in line:
-        out[-1:] = [(out[-1][0] + text, run)] if out and out[-1][1] is run else out[-1:] + [(text, run)]
-    if out:
-        out[-1] = (out[-1][0].rstrip(), out[-1][1])
-    return [(t, r) for t, r in out if t]
-
-
-def _wrap(pdf: _Doc, text: str, width: float, size: float, style: str = "") -> list[str]:
-    return ["".join(t for t, _ in line) for line in _lines(pdf, [Run(text, style)], max(width, 4), size)] or [""]
-
-
-def _column_widths(pdf: _Doc, rows: list[list[str]], styles: list[str], total: float, size: float) -> list[float]:
-    """Natural widths when they fit; else shares of the page, none squeezed below its longest word."""
-    def measure(text: str, style: str) -> float:
-        return pdf.width(text, "sans", style, size) + CELL_PAD + 0.4
-
-    natural = [max(measure(r[i], s) for r, s in zip(rows, styles)) for i in range(len(rows[0]))]
-    if sum(natural) <= total - 0.01:
-        return natural
-    floor = [min(n, max([12.0] + [measure(w, s) for r, s in zip(rows, styles) for w in re.split(r"(?<=[ _/])", r[i])]))
-             for i, n in enumerate(natural)]
-    spare = max(total - sum(floor), 0.0)
-    extra = [n - f for n, f in zip(natural, floor)]
-    widths = [f + spare * e / (sum(extra) or 1) for f, e in zip(floor, extra)]
-    return [w * min(1.0, (total - 0.01) / sum(widths)) for w in widths]  # fpdf2 refuses a hair over the page
 
 
 def _table_cells(tokens: list[Token], plain) -> tuple[list[str], list[list[str]]]:
