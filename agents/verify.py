@@ -21,6 +21,9 @@ FLAGGED_CHARS = 200
 _ONE = r"\[\s*ev\s*:[^\[\]]*\]"
 _MARKERS_RE = re.compile(rf"(?P<lead>[ \t]*)(?P<run>{_ONE}(?:\s*{_ONE})*)", re.IGNORECASE)
 _LEADING_MARKERS_RE = re.compile(rf"\s*{_ONE}(?:\s*{_ONE})*", re.IGNORECASE)
+# A bare "[1]" or "[2, 3]" the model typed itself is not a citation no matter how it looks: only
+# resolved markers become numbers. (Not after a word or bracket: ``arr[1]``, ``x[0][1]`` stay.)
+_BARE_NUMBER_RE = re.compile(r"[ \t]*(?<![\w\])])\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\](?!\()")
 _CITATION_NOISE_RE = re.compile(rf"{_ONE}|\[\d+(?:\s*,\s*\d+)*\]", re.IGNORECASE)
 _END_RE = re.compile(r"[.!?。！？；;]+[”’」』）)\"'*]*$")
 _HEADING_RE = re.compile(r"^\s*#{1,6}\s")
@@ -57,9 +60,12 @@ class _Checker:
 
     # --- markers ---
 
-    def resolve(self, text: str) -> tuple[str, list[str]]:
-        """Markers to ``[n]`` (adjacent ones merged into ``[1, 2]``); returns the known ids cited."""
+    def resolve(self, text: str, *, code: bool = False) -> tuple[str, list[str]]:
+        """Markers to ``[n]`` (adjacent ones merged into ``[1, 2]``); returns the known ids cited.
+        Bare numbers the model wrote are removed and counted as unknown markers (not in code)."""
         cited: list[str] = []
+        if not code:
+            text = _BARE_NUMBER_RE.sub(self._drop_bare, text)
 
         def replace(m: re.Match[str]) -> str:
             known = [k for k in (self._known(i) for i in _marker_ids(m["run"])) if k]
@@ -67,6 +73,14 @@ class _Checker:
             numbers = [self.numbers.setdefault(k, len(self.numbers) + 1) for k in dict.fromkeys(known)]
             return f"{m['lead']}[{', '.join(map(str, numbers))}]" if numbers else ""
         return _MARKERS_RE.sub(replace, text), list(dict.fromkeys(cited))
+
+    def _drop_bare(self, m: re.Match[str]) -> str:
+        self.v.markers_total += 1
+        self.v.unknown_markers_removed += 1
+        raw = m.group(0).strip()
+        if raw not in self.v.unknown_marker_ids:
+            self.v.unknown_marker_ids.append(raw)
+        return ""
 
     def _known(self, raw: str) -> str | None:
         self.v.markers_total += 1
@@ -113,7 +127,7 @@ class _Checker:
             line = lines[i]
             if _FENCE_RE.match(line) or fenced:
                 fenced = fenced != bool(_FENCE_RE.match(line))
-                out.append(self.resolve(line)[0])
+                out.append(self.resolve(line, code=True)[0])
                 i += 1
             elif _TABLE_RE.match(line):
                 j = _run_end(lines, i, lambda s: bool(_TABLE_RE.match(s)))

@@ -69,7 +69,7 @@ def _discover(roots: list[Path]) -> Iterator[FoundFile | Problem]:
         elif root.is_dir():
             yield from _walk(root)
         else:
-            yield FoundFile(root, root.name, classify(root))
+            yield _named(FoundFile(root, root.name, classify(root)))
 
 
 def _walk(root: Path) -> Iterator[FoundFile | Problem]:
@@ -80,7 +80,7 @@ def _walk(root: Path) -> Iterator[FoundFile | Problem]:
         base = Path(folder)
         for d in dirs:
             if (base / d).is_symlink():
-                yield Problem(_source(prefix, root, base / d), "symlinked folder not followed")
+                yield _named(Problem(_source(prefix, root, base / d), "symlinked folder not followed"))
         for name in sorted(files):
             if name.startswith("."):
                 continue
@@ -90,10 +90,21 @@ def _walk(root: Path) -> Iterator[FoundFile | Problem]:
 def _found(prefix: str, root: Path, path: Path) -> FoundFile | Problem:
     source = _source(prefix, root, path)
     if path.is_symlink() and not path.exists():
-        return Problem(source, "broken or looping symlink")
+        return _named(Problem(source, "broken or looping symlink"))
     if not path.is_file():
-        return Problem(source, "not a regular file")
-    return FoundFile(path, source, classify(path))
+        return _named(Problem(source, "not a regular file"))
+    return _named(FoundFile(path, source, classify(path)))
+
+
+def _named(item: FoundFile | Problem) -> FoundFile | Problem:
+    """A name that is not UTF-8 (say GBK bytes from an old archive) decodes to surrogates that no
+    id, database or report can store: report it, with the bad bytes escaped, and go on."""
+    try:
+        item.source.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = item.source.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return Problem(shown, "file name is not valid UTF-8; rename the file")
+    return item
 
 
 def _source(prefix: str, root: Path, path: Path) -> str:

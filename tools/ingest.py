@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import stat as stat_mode
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -125,7 +127,7 @@ class Ingestor:
         max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
         if stat.st_size > max_bytes:
             raise ParseError(f"file larger than {self.settings.max_file_mb:g} MB limit")
-        data = item.path.read_bytes()
+        data = read_regular(item.path, max_bytes + 1)  # one byte over: parse_bytes names the limit
         digest = content_hash(data)
         if previous and previous.content_hash == digest:
             return None
@@ -174,7 +176,7 @@ class Ingestor:
             await asyncio.to_thread(
                 self.warehouse.import_file, item.path, source=item.source, source_hash=digest
             )
-        except (TableImportError, OSError) as exc:
+        except (TableImportError, ParseError, OSError) as exc:
             summary.skipped.append(SkippedFile(path=item.source, reason=_reason(exc)))
             return "skipped"
         if previous_hash is None:
@@ -212,9 +214,20 @@ class Ingestor:
             self.progress.end()
 
 
+def read_regular(path: Path, limit: int = -1) -> bytes:
+    """Read a file that must still be a regular file. The check is on the open descriptor, which
+    O_NONBLOCK opens at once even when the path became a FIFO after discovery: read_bytes() on
+    one blocked the whole ingest forever."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat_mode.S_ISREG(os.fstat(fd).st_mode):
+            raise ParseError("not a regular file (it changed during ingestion)")
+        return handle.read(limit)
+
+
 def _table_hash(path: Path) -> str:
     """A table's version covers its sidecar too, so an edited description re-imports the table."""
-    digest = hashlib.sha256(path.read_bytes())
+    digest = hashlib.sha256(read_regular(path))
     sidecar = sidecar_for(path)
     if sidecar is not None:
         digest.update(sidecar.read_bytes())

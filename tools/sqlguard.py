@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import re
+import sys
 import threading
 import time
 from contextlib import suppress
@@ -49,7 +50,8 @@ MAX_SQL_CHARS = 20_000
 # ``SELECT range(1000000000)`` asked for 8 GB and ``repeat([1], 100000000)`` ran 30 s in 6 GB.
 _SIZE_ARGUMENT = {"repeat": 1, "list_resize": 1, "array_resize": 1, "lpad": 1, "rpad": 1,
                   "bitstring": 1, "to_base": 2, "bar": 3, "equi_width_bins": 2}
-_FORMATTERS = frozenset({"printf", "format"})  # widths inside the format string
+_FORMATTERS = frozenset({"printf", "format"})  # widths inside the format string's specs
+_FORMAT_SPEC_RE = re.compile(r"%[^a-zA-Z%]*|\{[^{}]*\}")  # '%08.2' of '%08.2f', '{:>12}'
 MAX_BUILT_SIZE = 10_000  # per query: the product of every size above, so lambdas cannot compose them
 
 
@@ -257,14 +259,18 @@ def _built_size(node: dict[str, Any]) -> int:
         if None in bounds or not 1 <= len(bounds) <= 3:
             raise SqlRefused(f"{name}() as a list needs integer literals; for long series select FROM {name}(…)")
         start, stop, step = ([0] if len(bounds) == 1 else []) + bounds + [1] * (3 - max(len(bounds), 2))
-        with suppress(ValueError):  # step 0: DuckDB reports it
+        try:
             return len(range(start, stop + (name == "generate_series"), step))
-        return 1
+        except ValueError:  # step 0: DuckDB reports it
+            return 1
+        except OverflowError:  # more elements than a Python int can count
+            return sys.maxsize
     if name in _FORMATTERS:
         text = _string_literal(args[0]) if args else None
-        if text is None or "*" in text or re.search(r"\{[^{}]*\{", text):
+        specs = _FORMAT_SPEC_RE.findall(text or "")
+        if text is None or any("*" in spec for spec in specs) or re.search(r"\{[^{}]+\{", text):
             raise SqlRefused(f"{name}() needs a literal format string without computed widths")
-        return max([1, *map(int, re.findall(r"\d+", text))])
+        return max([1, *(int(d) for spec in specs for d in re.findall(r"\d+", spec))])
     position = _SIZE_ARGUMENT.get(name)
     if position is None or position >= len(args):
         return 1
