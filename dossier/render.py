@@ -7,9 +7,9 @@ from tools.research_models import _RENDERERS, Report
 
 LABELS = {
     "en": {"question": "Question", "references": "References", "method": "Method", "plan": "Plan",
-           "gaps": "Gaps that remained", "query": "Query", "rows": "rows"},
+           "gaps": "Gaps that remained", "query": "Query", "rows": "rows", "row": "row"},
     "zh": {"question": "问题", "references": "参考资料", "method": "方法", "plan": "研究计划",
-           "gaps": "尚未解决的问题", "query": "查询", "rows": "行"},
+           "gaps": "尚未解决的问题", "query": "查询", "rows": "行", "row": "行"},
 }
 MAX_TABLE_ROWS = 10
 
@@ -35,7 +35,7 @@ def _references(report: Report, t: dict[str, str]) -> str:
 def _reference_body(ev: Evidence, t: dict[str, str]) -> str:
     if ev.kind == "sql":
         table = sql_table(ev)
-        return f"{ev.label()} — {ev.row_count} {t['rows']}\n\n   ```sql\n   {ev.sql}\n   ```\n\n{_indent(table)}\n"
+        return f"{ev.label()} — {ev.row_count} {t['row' if ev.row_count == 1 else 'rows']}\n\n   ```sql\n   {ev.sql}\n   ```\n\n{_indent(table)}\n"
     where = ev.source or ""
     where += f", p.{ev.page}" if ev.page else ""
     snippet = " ".join(ev.text.split())[:240]

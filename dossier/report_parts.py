@@ -129,7 +129,7 @@ def when(created_at: str) -> str:
 
 def source_line(ev: Evidence, t: dict[str, str]) -> str:
     if ev.kind == "sql":
-        return f"{', '.join(ev.tables)} · {ev.row_count} {t['rows']} · ev:{ev.id}"
+        return f"{', '.join(ev.tables)} · {ev.row_count} {t['row' if ev.row_count == 1 else 'rows']} · ev:{ev.id}"
     parts = [ev.source or ev.doc_id or "", f"p.{ev.page}" if ev.page else "", f"§ {ev.section}" if ev.section else "",
              f"{t['chars']} {ev.char_start}-{ev.char_end}" if ev.char_start is not None else "", f"ev:{ev.id}"]
     return " · ".join(p for p in parts if p)
