@@ -1,8 +1,10 @@
 """Run the LLM engine, and when it keeps failing, finish the run on the offline engine.
 
-The LLM client already retried transient faults (429, 5xx, timeouts) with backoff before an
-exception reaches here, and the LLM engine re-asked once for malformed output. So a failure here is
-final for that role: it is recorded, and every later role of the run uses the offline engine.
+Before an exception reaches here the LLM side has already done what could help: the client retried
+transient faults with backoff (429 honouring Retry-After, 5xx, timeouts, dropped connections, streams
+cut off midway), and the engine re-asked once for malformed structured output, unparsable tool
+arguments and an empty section. So a failure here is final for that role: it is recorded, and every
+later role of the run uses the offline engine.
 """
 
 from __future__ import annotations

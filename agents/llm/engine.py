@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from langchain_core.messages import BaseMessage, ToolMessage
+from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 
 from agents.config import EngineSettings
 from agents.engine import ResearchTask
-from agents.llm.client import ChatClient, make_chat_model
+from agents.llm.client import ChatClient, MalformedOutput, make_chat_model
 from agents.llm.prompts import LANGUAGE_NAMES, OUTLINE, PLAN, REFLECT, RESEARCH, WRITE
 from agents.llm.schemas import TOOLS, EvidenceReview, ReportOutline, ResearchPlan
 from agents.toolbox import Toolbox, catalog_line
@@ -21,6 +21,7 @@ from tools.research_models import (
 )
 
 EVIDENCE_CHARS = 700  # per passage in reflection/outline/write prompts
+EMPTY_REASK = "Your answer was empty. Write the section now, citing the evidence as instructed."
 
 
 class LLMEngine:
@@ -33,7 +34,8 @@ class LLMEngine:
         prices = None
         if settings.price_per_1k_prompt_usd is not None or settings.price_per_1k_completion_usd is not None:
             prices = (settings.price_per_1k_prompt_usd or 0.0, settings.price_per_1k_completion_usd or 0.0)
-        self.client = ChatClient(models, concurrency=settings.llm_concurrency, prices=prices)
+        self.client = ChatClient(models, concurrency=settings.llm_concurrency, prices=prices,
+                                 stream_retries=settings.llm_max_retries)
 
     def models(self) -> dict[str, str]:
         return {role: _model_name(m) for role, m in self.client.models.items()}
@@ -58,12 +60,17 @@ class LLMEngine:
         )
         tools = list(TOOLS.values())
         note = ""
+        unparsable_turns = 0
         for _ in range(self.settings.max_tool_steps):
             reply = await self.client.invoke("fast", messages, trace, tools=tools)
             messages.append(reply)
             if not reply.tool_calls and not reply.invalid_tool_calls:
                 note = reply.content if isinstance(reply.content, str) else ""
                 break
+            unparsable_turns = unparsable_turns + 1 if not reply.tool_calls else 0
+            if unparsable_turns > 1:  # re-asked once with the parse error, and still nothing usable
+                raise MalformedOutput(f"tool call arguments still unparsable after a re-ask: "
+                                      f"{_invalid_call_error(reply.invalid_tool_calls[0])}")
             messages += [await _run_tool(call, toolbox) for call in reply.tool_calls]
             messages += [_invalid_call_message(call) for call in reply.invalid_tool_calls]
         return Finding(sub_question_id=task.sub_question.id, round=task.round, notes=note[:1000])
@@ -108,6 +115,8 @@ class LLMEngine:
         messages = WRITE.format_messages(question=question, title=section.title, goal=section.goal or section.title,
                                          evidence=_digest(evidence, ids), language_name=LANGUAGE_NAMES[language])
         text = await self.client.stream_text("strong", messages, trace)
+        if not text.strip():  # an empty completion: ask once more before giving the section up
+            text = await self.client.stream_text("strong", [*messages, HumanMessage(EMPTY_REASK)], trace)
         if not text.strip():
             raise ValueError(f"empty section text for {section.title!r}")
         return Section(id=section.id, title=section.title, markdown=text.strip())
@@ -133,8 +142,13 @@ async def _run_tool(call: dict, toolbox: Toolbox) -> ToolMessage:
 
 
 def _invalid_call_message(call: dict) -> ToolMessage:
-    return ToolMessage(f"could not parse the arguments of {call.get('name')}: {call.get('error') or 'invalid JSON'}; "
-                       "call the tool again with valid JSON arguments", tool_call_id=call.get("id") or "invalid")
+    return ToolMessage(f"{_invalid_call_error(call)}; call the tool again with valid JSON arguments",
+                       tool_call_id=call.get("id") or "invalid")
+
+
+def _invalid_call_error(call: dict) -> str:
+    detail = " ".join(str(call.get("error") or "invalid JSON").split())  # one line: it ends up in the report
+    return f"could not parse the arguments of {call.get('name')}: {detail[:300]}"
 
 
 def _ids(findings: list[Finding]) -> list[str]:
