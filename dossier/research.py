@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Awaitable, Callable
 
+import aiosqlite
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.types import Command
@@ -25,6 +26,10 @@ from tools.knowledge_base import KnowledgeBase
 from tools.research_models import Plan, Report
 
 Review = Callable[[Plan], Plan | bool | None | Awaitable[Plan | bool | None]]
+# Every run holds its own connection to runs.sqlite and each checkpoint write spans two event-loop
+# hops; with 50 concurrent runs on 2 cores a writer waited past sqlite's default 5 s and failed
+# with "database is locked". Waiting longer only matters under contention.
+SQLITE_BUSY_TIMEOUT_S = 60.0
 
 
 class RunNotFound(KeyError):
@@ -120,7 +125,11 @@ class Researcher:
         interrupted = False
         async with self._graph() as graph:
             # aclosing: a caller that stops iterating closes the graph run and the checkpoint connection now.
-            stream = graph.astream(graph_input, config, context=context, stream_mode="updates")
+            # durability="sync": each step's checkpoint is committed before the next step starts. The
+            # default ("async") commits in the background, so a run killed during planning left no
+            # checkpoint at all (neither `dossier runs` nor resume knew it) and later kills lost steps.
+            stream = graph.astream(graph_input, config, context=context, stream_mode="updates",
+                                   durability="sync")
             async with aclosing(stream) as chunks:
                 async for chunk in chunks:
                     for node, update in chunk.items():
@@ -150,8 +159,8 @@ class Researcher:
     @asynccontextmanager
     async def _graph(self):
         path = self.kb.path / "runs.sqlite"
-        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-            saver.serde = JsonPlusSerializer(allowed_msgpack_modules=SERIALIZED_TYPES)
+        async with aiosqlite.connect(str(path), timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
+            saver = AsyncSqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=SERIALIZED_TYPES))
             yield compile_research_graph(saver)
 
 

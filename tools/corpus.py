@@ -159,6 +159,13 @@ async def _rows(builder: Any, filt: str | None, limit: int, score: str) -> list[
     return rows
 
 
+def _stale_where(current: Mapping[str, str]) -> str:
+    """Chunks of ``current``'s sources (source -> doc_id) that belong to another version."""
+    sources = ", ".join(sql_str(s) for s in current)
+    doc_ids = ", ".join(sql_str(d) for d in current.values())
+    return f"source IN ({sources}) AND doc_id NOT IN ({doc_ids})"
+
+
 def _embedder_dim(embedder: Embedder) -> int | None:
     """The embedder's width without a network call where it is not yet known."""
     return getattr(embedder, "known_dim", None) if hasattr(embedder, "known_dim") else embedder.dim
@@ -175,6 +182,7 @@ class Corpus:
         self._tables: dict[str, Any] = {}
         self._create_lock = asyncio.Lock()
         self._languages: tuple[int, dict[str, float]] | None = None  # (table version, shares)
+        self._pinned: tuple[int, Any] | None = None  # (version, read-only chunks handle at it)
 
     @classmethod
     async def open(cls, kb_dir: Path, *, embedder: Embedder, settings: KBSettings) -> Corpus:
@@ -237,10 +245,15 @@ class Corpus:
                 self._tables[name] = table
             return table
 
-    async def add_chunks(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        """Insert or replace chunks by ``chunk_id`` (re-running an ingest changes nothing)."""
+    async def add_chunks(self, chunks: list[Chunk], vectors: np.ndarray, *, replace_versions: bool = False) -> int:
+        """Insert or replace chunks by ``chunk_id`` (re-running an ingest changes nothing).
+
+        ``replace_versions`` also deletes, in the same commit, the chunks of other versions (doc ids)
+        of the sources written: a concurrent search sees the old document or the new one, never both.
+        Returns how many chunks that deleted.
+        """
         if not chunks:
-            return
+            return 0
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(chunks):
             raise ValueError(f"expected {len(chunks)} vectors, got shape {vectors.shape}")
@@ -248,7 +261,10 @@ class Corpus:
         self._ensure_record(dim)
         table = await self._table(CHUNKS) or await self._create(CHUNKS, chunk_schema(dim))
         data = await asyncio.to_thread(chunks_to_arrow, chunks, vectors, self.settings.fts_tokenizer)
-        await table.merge_insert("chunk_id").when_matched_update_all().when_not_matched_insert_all().execute(data)
+        merge = table.merge_insert("chunk_id").when_matched_update_all().when_not_matched_insert_all()
+        if replace_versions:
+            merge = merge.when_not_matched_by_source_delete(_stale_where({c.source: c.doc_id for c in chunks}))
+        return int((await merge.execute(data)).num_deleted_rows)
 
     async def delete_source(self, source: str, *, keep_doc_id: str | None = None) -> int:
         """Delete a source's chunks (except those of ``keep_doc_id``, its new version); returns how many."""
@@ -266,9 +282,7 @@ class Corpus:
         table = await self._table(CHUNKS)
         if table is None or not current:
             return 0
-        sources = ", ".join(sql_str(s) for s in current)
-        doc_ids = ", ".join(sql_str(d) for d in current.values())
-        result = await table.delete(f"source IN ({sources}) AND doc_id NOT IN ({doc_ids})")
+        result = await table.delete(_stale_where(current))
         return int(result.num_deleted_rows)
 
     async def chunk_sources(self) -> set[str]:
@@ -343,6 +357,8 @@ class Corpus:
         table = await self._table(CHUNKS)
         if table is None or not query.strip() or k <= 0:
             return []
+        if mode == "hybrid":
+            table = await self._at_current_version(table)
         filt = where_clause(source_glob, where)
         limit = max(k, self.settings.search_candidates)
         sides = [fusion.VECTOR, fusion.TEXT] if mode == "hybrid" else [mode]
@@ -350,6 +366,17 @@ class Corpus:
                 else self._text_side(table, query, limit, filt) for s in sides]
         results = dict(zip(sides, await asyncio.gather(*runs), strict=True))
         return await self._fuse(query, results, k=k, hybrid=mode == "hybrid")
+
+    async def _at_current_version(self, table: Any) -> Any:
+        """A handle pinned to the current version: the two sides of a hybrid search are two queries,
+        and an ingest committing between them made one see a document's old version and the other
+        its new one. Shared by searches until the next write."""
+        version = await table.version()
+        if self._pinned is None or self._pinned[0] != version:
+            handle = await self._db.open_table(CHUNKS)
+            await handle.checkout(version)
+            self._pinned = (version, handle)  # the old handle is dropped, not closed: a search may hold it
+        return self._pinned[1]
 
     async def _vector_side(self, table: Any, query: str, limit: int, filt: str | None) -> list[dict]:
         vector = await asyncio.to_thread(self.embedder.embed_query, query)
@@ -410,3 +437,6 @@ class Corpus:
         for table in self._tables.values():
             table.close()
         self._tables.clear()
+        if self._pinned is not None:
+            self._pinned[1].close()
+            self._pinned = None

@@ -37,7 +37,8 @@ class KnowledgeBase:
         self.warehouse = warehouse
         self.embedder = embedder
         self._executor: GuardedExecutor | None = None
-        # One writer at a time; searches and SQL go on while it runs (LanceDB readers see committed versions).
+        # One writer at a time; searches go on while it runs (LanceDB readers see committed versions),
+        # SQL waits for it (see ingest).
         self._write_lock = asyncio.Lock()
         self._sql_lock = asyncio.Lock()
 
@@ -59,8 +60,10 @@ class KnowledgeBase:
         self, paths: Sequence[str | Path], *, prune: bool = False, progress: IngestProgress | None = None
     ) -> IngestSummary:
         """Add new files, replace changed ones, skip unchanged ones; ``prune`` removes vanished ones."""
-        async with self._write_lock:
-            await self._drop_executor()
+        # SQL waits for the whole ingest: DuckDB refuses the guarded read-only connection while the
+        # import's read-write one is open in this process ("different configuration"). Searches go on.
+        async with self._write_lock, self._sql_lock:
+            await self._close_executor()
             ingestor = Ingestor(self.corpus, self.warehouse, self.embedder, self.settings, progress)
             return await ingestor.run([Path(p) for p in paths], prune=prune)
 
@@ -105,11 +108,14 @@ class KnowledgeBase:
         return self._executor
 
     async def _drop_executor(self) -> None:
-        # The write connection cannot coexist with a read-only one on the same file in one process.
         async with self._sql_lock:
-            if self._executor is not None:
-                await asyncio.to_thread(self._executor.close)
-                self._executor = None
+            await self._close_executor()
+
+    async def _close_executor(self) -> None:
+        # The write connection cannot coexist with a read-only one on the same file in one process.
+        if self._executor is not None:
+            await asyncio.to_thread(self._executor.close)
+            self._executor = None
 
     def _catalog(self) -> list[TableInfo]:
         try:

@@ -8,38 +8,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from agents.offline.plan_words import DEMONYMS as _DEMONYMS
+from agents.offline.plan_words import LEADING_STOP as _LEADING_STOP
+from agents.offline.plan_words import PHRASES as _PHRASES
 from agents.offline.schema_link import TableLink, link_schema, question_ops, relevant_links
 from agents.offline.text import (LEXICON, ConceptHit, detect_language, english_equivalents, extract_time_ranges,
                                  find_concepts, keywords, squash, tokenize, words)
 from tools.models import TableInfo
 from tools.research_models import Needs, Plan, SubQuestion
 
-# aspect -> English and Chinese question about one entity {x}, the aspect's noun in each language, and a
-# follow-up that deepens a single-clause question ({a} is the aspect as the question worded it).
-_PHRASES: dict[str | None, tuple[str, str, str, str, str, str]] = {
-    "cost": ("What does {x} cost", "{x}的成本是多少", "cost", "成本",
-             "What drives the {a} of {x}", "{x}的{a}受哪些因素影响"),
-    "team": ("How many people does {x} need", "{x}需要多大的团队", "team size", "团队规模",
-             "What roles does a {x} team need", "{x}团队需要哪些角色"),
-    "duration": ("How long does {x} take", "{x}需要多长时间", "duration", "周期",
-                 "What affects how long {x} takes", "哪些因素影响{x}的{a}"),
-    "satisfaction": ("How satisfied are users with {x}", "{x}的满意度如何", "satisfaction", "满意度",
-                     "What drives satisfaction with {x}", "哪些因素影响{x}的{a}"),
-    "risk": ("What are the risks of {x}", "{x}有哪些风险", "risks", "风险",
-             "How can the {a} of {x} be mitigated", "如何降低{x}的{a}"),
-    "benefit": ("What are the advantages of {x}", "{x}有哪些优势", "advantages", "优势",
-                "What are the limitations of {x}", "{x}有哪些局限"),
-    "quality": ("How well does {x} perform", "{x}的效果如何", "quality", "效果",
-                "How can the {a} of {x} be improved", "如何提升{x}的{a}"),
-    "trend": ("How has {x} developed over time", "{x}随时间如何变化", "trend", "趋势",
-              "What drove the changes in {x}", "{x}变化的原因是什么"),
-    "count": ("How many cases of {x} are there", "{x}的数量是多少", "volume", "数量",
-              "How do the {x} break down by category", "{x}的构成如何"),
-    None: ("What are the key characteristics of {x}", "{x}的主要特点是什么", "characteristics", "特点",
-           "What are the key facts about {x}", "关于{x}有哪些关键事实"),
-}
 _CLAUSE_START = (r"what|how|which|who|whom|when|where|why|is|are|was|were|does|do|did|should|can|could|"
                  r"will|would|has|have|list|show|compare")
+_CLAUSE_START_RE = re.compile(rf"(?:{_CLAUSE_START})\b", re.IGNORECASE)
 _EN_SPLIT = re.compile(rf",?\s+(?:and|but|vs\.?|versus|compared (?:with|to))\s+(?=(?:{_CLAUSE_START})\b)|,\s+"
                        rf"(?=(?:{_CLAUSE_START})\b)", re.IGNORECASE)
 _ZH_MARK = re.compile(r"什么|多少|如何|怎么|怎样|哪|吗|是否|几|为什么|为何|是不是|呢")
@@ -48,10 +28,9 @@ _ANAPHORA = re.compile(r"\b(each|both|they|them|their|it|its|either)\b|各自|�
 _COMPARE_CUE = re.compile(r"\b(or|vs\.?|versus|between)\b|还是|或者", re.IGNORECASE)
 _TIME_PREP = re.compile(r"^(in|during|for|over|within|of|across|since|from|after|before|until|till|up to|"
                         r"through|between)\b", re.IGNORECASE)
-# Words capitalised only because they open the sentence: never names.
-_LEADING_STOP = frozenset("what how which who when where why should could would can is are do does did will the a an "
-                          "in for and or tell show list give describe summarize summarise explain compare find "
-                          "please let we our my i".split())
+# A capitalised name, with the small words names carry inside: "Journal of Psychotherapy Integration",
+# "The Lord of the Rings" ("and" stays a separator: "RAG and Fine Tuning" are two things).
+_NAME_RE = re.compile(r"\b[A-Z][\w&'-]*(?:\s+(?:(?:of|the|de|du|la|le|von|van|der|del|da|y)\s+)*[A-Z][\w&'-]*)*")
 
 
 @dataclass(frozen=True)
@@ -103,17 +82,22 @@ def detect_entities(question: str, catalog: list[TableInfo]) -> list[Entity]:
             start = _locate(question, value)
             if start is not None and not any(e.key == squash(value) for e in found):
                 add(question[start[0]:start[1]], squash(value), column, start[0])
-    for m in re.finditer(r"\b[A-Z][\w&-]*(?:\s+[A-Z][\w&-]*)*", question):
+    for m in _NAME_RE.finditer(question):
         phrase, words_ = m.group(), m.group().split()
         opens = re.fullmatch(r"\s*", question[: m.start()]) or re.search(r"[.?!;:]\s*$", question[: m.start()])
-        if opens and not words_[0].isupper():  # "Costs in Q1": capitalised because it opens the sentence
-            words_ = words_[1:]
+        if opens and len(words_) == 1 and not words_[0].isupper():  # "Costs in Q1": capitalised because it
+            words_ = []  # opens the sentence (but "Toad Hall is ..." opens it with a name)
         while words_ and words_[0].lower() in _LEADING_STOP:  # "Should", "What", "Tell": never names
             words_ = words_[1:]
-        if words_:
+        if words_ and not _not_a_name(words_):
             label = " ".join(words_)
             add(label, squash(label), "", m.start() + phrase.index(label))
     return sorted(found, key=lambda e: e.start)
+
+
+def _not_a_name(words_: list[str]) -> bool:
+    """"C" (of "C major"), "German", "British": capitalised, but nothing to research on its own."""
+    return len(words_) == 1 and (len(words_[0]) == 1 or words_[0].lower() in _DEMONYMS)
 
 
 def _locate(text: str, value: str) -> tuple[int, int] | None:
@@ -196,7 +180,10 @@ def _comparison(question: str, lang: str, entities: list[Entity], compared: list
                      lang, when) for k in keys for e in compared]
     extra = _independent_clauses(question, lang, compared, when)
     synthesis = _finish(_synthesis(question, lang, compared, found, ctx), lang, when)
-    texts = _dedupe(pairs + extra)[: limit - 1] + [synthesis]
+    # Between names of unknown kind ("Arthur's Magazine or First for Women", "Leland, North Carolina")
+    # the question may not be a comparison of like things at all: ask it as written first.
+    literal = [] if any(e.group for e in compared) else [_finish(question, lang, "")]
+    texts = _dedupe(literal + pairs + extra)[: limit - 1] + [synthesis]
     names = " vs ".join(e.label for e in compared)
     about = ", ".join(_PHRASES[k][2] for k in keys)
     why = f"Comparison of {names} on {about}: one sub-question per entity and aspect, plus a synthesis."
@@ -243,8 +230,16 @@ def split_clauses(question: str, lang: str) -> list[str]:
     parts = [p.strip() for p in re.split(r"[;；?？!！。]|\.\s", question) if p.strip()]
     out: list[str] = []
     for part in parts:
-        out += _split_zh(part) if lang == "zh" else [p.strip(" ,") for p in _EN_SPLIT.split(part) if p.strip(" ,")]
+        out += _split_zh(part) if lang == "zh" else _split_en(part)
     return [c for c in out if tokenize(c)]
+
+
+def _split_en(part: str) -> list[str]:
+    """A leading piece that asks nothing ("At the 2011 census, what was ...") belongs to the question after it."""
+    pieces = [p.strip(" ,") for p in _EN_SPLIT.split(part) if p.strip(" ,")]
+    if len(pieces) > 1 and not _CLAUSE_START_RE.match(pieces[0]):
+        pieces[:2] = [f"{pieces[0]}, {pieces[1]}"]
+    return pieces
 
 
 def _split_zh(part: str) -> list[str]:
@@ -270,9 +265,22 @@ def _clauses_and_follow_ups(question: str, lang: str, entities: list[Entity], li
         if len(texts) >= 2:
             break
         texts = _dedupe(texts + [follow])
+    texts = _dedupe(texts + _facts_about_other_names(texts, lang, entities, when))
     how = f"Split into {n_clauses} clause(s)" + (f", deepened with {len(texts) - n_clauses} follow-up(s)"
                                                  if len(texts) > n_clauses else "")
     return texts[:limit], how + "."
+
+
+def _facts_about_other_names(texts: list[str], lang: str, entities: list[Entity], when: str) -> list[str]:
+    """A question naming several things ("If Gallu is a demon, Lilu is what?") needs evidence on each
+    of them, not only on the first: one fact-finding sub-question per name no sub-question names yet."""
+    template = _PHRASES[None][5 if lang == "zh" else 4]
+    named = [e for e in entities if not e.group]  # capitalised names, not lexicon or catalog values
+    out = []
+    for e in named:
+        if not any(e.label in t for t in texts[1:] + out):
+            out.append(_finish(template.format(x=e.label, a=""), lang, when))
+    return out if len(named) > 1 else []
 
 
 def _resolve_pronouns(clauses: list[str], lang: str) -> list[str]:

@@ -219,6 +219,12 @@ def _body(sqs: list[SubQuestion], evs: list[Evidence], language: str) -> str:
     return "\n\n".join(paragraphs)
 
 
+def extractive_answer(question: str, evs: list[Evidence], language: str = "en") -> str:
+    """The section the writer would make of ``evs`` for ``question`` alone: no plan, no second
+    search, no reflection. The benchmarks' single-shot baseline writes with it."""
+    return _body([SubQuestion(id="q1", question=question, needs="documents")], evs, language)
+
+
 def _summary(sqs: list[SubQuestion], evs: list[Evidence], language: str) -> str:
     """The single best sentence per sub-question (a table's lead-in when only a table answers it)."""
     cands, bullets, taken = _candidates(evs), [], []
