@@ -32,7 +32,7 @@ import duckdb
 import pyarrow as pa
 
 from tools.models import ColumnInfo, TableInfo
-from tools.sqlguard import INTERNAL_PREFIX, is_reserved_table_name
+from tools.sqlcheck import INTERNAL_PREFIX, is_reserved_table_name
 from tools.table_readers import (
     TableImportError, needs_transcoding, read_sidecar, read_sqlite, read_xlsx, sidecar_meta,
     transcode_to_utf8,
