@@ -53,7 +53,7 @@ The row "top-10 passages, whole text" is an upper bound, not a method: the answe
 the 10 passages concatenated, as if a reader read them all.
 
     python benchmarks/research_quality.py            # full: 100 + 100 + 150 questions
-    python benchmarks/research_quality.py --quick    # 10 questions per set
+    python benchmarks/research_quality.py --quick    # 10 questions per set, on their own paragraphs
 
 Writes ``benchmarks/results/research_quality.json`` and prints Markdown tables on stdout.
 """
@@ -99,6 +99,7 @@ SEED = 0
 TATQA_CONTEXTS = 50
 TATQA_MAX_QUESTIONS = 150
 QUICK_N = 10
+QUICK_TATQA_CONTEXTS = 5
 CACHE_MARKER = "bench_corpus.json"  # next to the knowledge base: fingerprint of what was ingested
 
 
@@ -205,8 +206,8 @@ def _sample_distractors(candidates: list[str], gold: set[str], d: int | None, rn
     return pool if d is None else rng.sample(pool, min(d, len(pool)))
 
 
-def prepare_hotpotqa(distractors: int | None) -> Prepared:
-    questions = json.loads((MULTIHOP / "hotpotqa_100.json").read_text(encoding="utf-8"))
+def prepare_hotpotqa(distractors: int | None, only_first: int | None = None) -> Prepared:
+    questions = json.loads((MULTIHOP / "hotpotqa_100.json").read_text(encoding="utf-8"))[:only_first]
     corpus: dict[str, list[str]] = json.loads((MULTIHOP / "hotpotqa_100_corpus.json").read_text(encoding="utf-8"))
     file_of = {title: f"h{i:04d}_{_slug(title)}.md" for i, title in enumerate(corpus)}
     rng = random.Random(SEED)
@@ -224,13 +225,13 @@ def prepare_hotpotqa(distractors: int | None) -> Prepared:
     return Prepared("hotpotqa", docs, {}, out, {
         "questions_file": "multihop/hotpotqa_100.json", "corpus_file": "multihop/hotpotqa_100_corpus.json",
         "corpus_articles": len(corpus), "docs_ingested": len(docs), "gold_paragraphs": gold_total,
-        "full_corpus": distractors is None, "distractors_per_question": distractors,
+        "full_corpus": distractors is None, "distractors_per_question": distractors, "questions_kept": len(out),
         "gold": "titles in supporting_facts (sentence-level facts -> their article)",
     })
 
 
-def prepare_musique(distractors: int | None) -> Prepared:
-    questions = json.loads((MULTIHOP / "musique_100a.json").read_text(encoding="utf-8"))
+def prepare_musique(distractors: int | None, only_first: int | None = None) -> Prepared:
+    questions = json.loads((MULTIHOP / "musique_100a.json").read_text(encoding="utf-8"))[:only_first]
     corpus = json.loads((MULTIHOP / "musique_100a_corpus.json").read_text(encoding="utf-8"))
     # Titles repeat (85 titles have several paragraphs): a paragraph is its (title, text).
     file_of = {(p["title"], p["text"]): f"m{i:04d}_{_slug(p['title'])}.md" for i, p in enumerate(corpus)}
@@ -254,7 +255,7 @@ def prepare_musique(distractors: int | None) -> Prepared:
     return Prepared("musique", docs, {}, out, {
         "questions_file": "multihop/musique_100a.json", "corpus_file": "multihop/musique_100a_corpus.json",
         "corpus_paragraphs": len(corpus), "docs_ingested": len(docs), "gold_paragraphs": gold_total,
-        "full_corpus": distractors is None, "distractors_per_question": distractors,
+        "full_corpus": distractors is None, "distractors_per_question": distractors, "questions_kept": len(out),
         "gold": "paragraphs flagged is_supporting, matched to the corpus by (title, text)",
         "note": "musique_100b.json ships without a corpus file, so the 100a half is used",
     })
@@ -426,7 +427,10 @@ def _share(flags: list[bool]) -> float | None:
 async def run_set(prep: Prepared, n: int | None, *, rebuild: bool) -> dict[str, Any]:
     tatqa = prep.name == "tatqa"
     d = prep.dataset.get("distractors_per_question")
-    root = CACHE / (prep.name if d is None else f"{prep.name}_d{d}")
+    kept = prep.dataset.get("questions_kept")
+    contexts = prep.dataset.get("contexts")  # TAT-QA: a smaller sample must not prune the full one's cache
+    root = CACHE / ((prep.name if d is None else f"{prep.name}_d{d}") + (f"_q{kept}" if kept and kept < 100 else "")
+                    + (f"_c{contexts}" if contexts and contexts != TATQA_CONTEXTS else ""))
     kb, kb_info = await open_kb(prep, root, rebuild=rebuild)
     runs_db = kb.path / "runs.sqlite"  # checkpoints of earlier benchmark runs: start from an empty file
     for suffix in ("", "-wal", "-shm"):
@@ -617,8 +621,15 @@ def main() -> None:
     started = time.perf_counter()
     n = args.n or (QUICK_N if args.quick else None)
     distractors = args.distractors_per_question
+    # --quick: a corpus of the asked questions' own paragraphs (4 distractors each) and 5 TAT-QA contexts,
+    # so a fresh checkout embeds a few hundred passages, not thousands
+    only_first = QUICK_N if args.quick else None
+    if args.quick:
+        distractors = 4 if distractors is None else distractors
+        args.tatqa_contexts = min(args.tatqa_contexts, QUICK_TATQA_CONTEXTS)
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
-    prepare = {"hotpotqa": lambda: prepare_hotpotqa(distractors), "musique": lambda: prepare_musique(distractors),
+    prepare = {"hotpotqa": lambda: prepare_hotpotqa(distractors, only_first),
+               "musique": lambda: prepare_musique(distractors, only_first),
                "tatqa": lambda: prepare_tatqa(args.tatqa_contexts, args.tatqa_max_questions)}
     unknown = set(sets) - set(prepare)
     if unknown:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import secrets
 from contextlib import aclosing, asynccontextmanager
@@ -159,9 +160,14 @@ class Researcher:
     @asynccontextmanager
     async def _graph(self):
         path = self.kb.path / "runs.sqlite"
-        async with aiosqlite.connect(str(path), timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
+        conn = await aiosqlite.connect(str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
+        try:
             saver = AsyncSqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=SERIALIZED_TYPES))
             yield compile_research_graph(saver)
+        finally:
+            # Shielded: a run cancelled mid-checkpoint must still close (and so roll back), or its open
+            # transaction keeps runs.sqlite's write lock and the next run or resume waits on it.
+            await asyncio.shield(conn.close())
 
 
 def new_run_id() -> str:
