@@ -100,6 +100,21 @@ def top_summary(data: dict) -> str:
     return "\n".join(parts)
 
 
+# Results without a ``summary`` whose script table the README shows as it is, under these headings.
+README_TABLES = {
+    "peers_ingest": "Ingestion against peers: same folder, same e5-small embedder, each system in its own process",
+    "research_quality": "Research runs (offline engine) against a single-shot baseline: search k=10 + the same "
+                        "extractive writer",
+}
+
+
+def script_table(name: str, data: dict) -> str:
+    quick = "**Quick run (small subsets): not the reference figures.**\n\n" if data.get("parameters", {}).get("quick") else ""
+    return (f"#### {README_TABLES[name]}\n\n{quick}{data.get('table', '').strip()}\n\n"
+            f"Reproduce: {reproduce(data)}. Measured {data.get('finished_at')}; columns and notes in "
+            f"[benchmarks/README.md](benchmarks/README.md#{name}).\n")
+
+
 def top_readme_body(files: list[Path]) -> str:
     """The compact view for the top-level README."""
     data = [(p, load(p)) for p in files]
@@ -109,7 +124,8 @@ def top_readme_body(files: list[Path]) -> str:
              "(`--quick` for small subsets in under 10 minutes, `--only name,...` for some) from an environment "
              "with the `bench` extra: `pip install -e '.[bench]'`.", ""]
     parts += [top_summary(d) for _, d in envelopes if d.get("summary")]
-    rest = [(p, d) for p, d in envelopes if not d.get("summary")]
+    parts += [script_table(p.stem, d) for p, d in envelopes if not d.get("summary") and p.stem in README_TABLES]
+    rest = [(p, d) for p, d in envelopes if not d.get("summary") and p.stem not in README_TABLES]
     if rest:
         rows = [[f"[{p.stem}](benchmarks/README.md#{p.stem})", d.get("finished_at"),
                  "quick" if d.get("parameters", {}).get("quick") else "full", reproduce(d)] for p, d in rest]
