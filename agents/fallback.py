@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from agents.engine import Engine
 from agents.trace import Trace
+from tools.redact import redact, scrub_exception
 
 T = TypeVar("T")
 
@@ -37,9 +38,9 @@ class FallbackEngine:
             return await call(self.primary)
         except Exception as exc:  # any LLM-side failure after retries; the run must not die
             if not self.enabled:
-                raise
+                raise scrub_exception(exc)  # a server may echo the key; the graph stores this exception
             self.degraded = True
-            trace.failures.append(f"{role}: {type(exc).__name__}: {_first_line(exc)}; continued offline")
+            trace.failures.append(redact(f"{role}: {type(exc).__name__}: {_first_line(exc)}; continued offline"))
             trace.engine_used = self.offline.name
             return await call(self.offline)
 

@@ -20,6 +20,7 @@ from dossier.console import (
 )
 from dossier.cli_report import add_report_commands
 from dossier.settings import Settings
+from tools.redact import redact, scrub_exception
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -169,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the CLI's single error boundary: one clear line, or the traceback on --debug
         if args.debug:
-            raise
-        err_console.print(f"error: {_one_line(exc)}", style="red", markup=False, soft_wrap=True)
+            raise scrub_exception(exc)
+        err_console.print(f"error: {redact(_one_line(exc))}", style="red", markup=False, soft_wrap=True)
         return 1
 
 

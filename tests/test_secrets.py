@@ -214,3 +214,41 @@ def test_cli_runs_leak_nothing(kb_dir, tmp_path) -> None:
     scanned = scan_kb_folder(kb_dir)
     assert scanned["leaks"] == {} and scanned["decoded"] > 0
     print(f"\nsecrets (CLI): 2 runs, {scanned['files']} KB files, {scanned['cells']} checkpoint cells: 0 leaks")
+
+
+def echoing(request: dict) -> Reply:
+    """A server that quotes the key it was sent in its error, as OpenAI's 401 does."""
+    return Reply.error(401, f"Incorrect API key provided: {SENTINEL}. You can find your API key at https://x/keys.")
+
+
+async def test_echoed_key_is_redacted_everywhere(kb_dir, debug_logs, monkeypatch) -> None:
+    """Issue 12 item 9: the key echoed by the server reaches no failure line, report, exception,
+    traceback, log record or checkpoint (fallback on and off)."""
+    monkeypatch.setenv("DOSSIER_API_KEY", SENTINEL)
+    with OpenAIStub(echoing) as stub:
+        fell_back = await research(kb_dir, llm_settings(kb_dir, stub.base_url))
+        with pytest.raises(Exception) as caught:
+            await research(kb_dir, llm_settings(kb_dir, stub.base_url, fallback_offline=False))
+        assert stub.chat_requests, "the stub was never asked"
+    assert fell_back.failures and "Incorrect API key provided" in fell_back.failures[0]
+    error = caught.value
+    texts = {"failures": "\n".join(fell_back.failures), "markdown": render_markdown(fell_back),
+             "report json": fell_back.model_dump_json(),
+             "exception": "\n".join([str(error), repr(error), "".join(traceback.format_exception(error))]),
+             "log records": "\n".join(record_texts(debug_logs)), "caplog text": debug_logs.text}
+    assert {name: leaks(text) for name, text in texts.items() if leaks(text)} == {}
+    assert "401" in texts["exception"] or "Incorrect API key" in texts["exception"]
+    assert scan_kb_folder(kb_dir)["leaks"] == {}
+
+
+def test_cli_echoed_key_is_redacted(kb_dir) -> None:
+    with OpenAIStub(echoing) as stub:
+        failed = run_cli(["report", QUESTION, "--base-url", stub.base_url, "--model", "stub-model"],
+                         kb_dir, DOSSIER_API_KEY=SENTINEL, DOSSIER_FALLBACK_OFFLINE="false")
+        debug = run_cli(["--debug", "report", QUESTION, "--base-url", stub.base_url, "--model", "stub-model"],
+                        kb_dir, DOSSIER_API_KEY=SENTINEL, DOSSIER_FALLBACK_OFFLINE="false")
+    assert failed.returncode != 0 and "Incorrect API key" in failed.stderr, failed.stderr[-2000:]
+    assert "Traceback" in debug.stderr
+    for proc in (failed, debug):
+        assert not leaks(proc.stdout) and not leaks(proc.stderr), proc.stderr[-2000:]
+    assert scan_kb_folder(kb_dir)["leaks"] == {}

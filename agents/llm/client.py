@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from agents.config import EngineSettings
 from agents.trace import Trace
+from tools.redact import register_secret
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -39,6 +40,8 @@ class StreamInterrupted(ConnectionError):
 def make_chat_model(settings: EngineSettings, model: str) -> Any:
     from langchain_openai import ChatOpenAI  # lazy: no client is built at import time
 
+    if settings.api_key is not None:  # a server may echo it back in an error: mask it wherever it goes
+        register_secret(settings.api_key.get_secret_value())
     return ChatOpenAI(
         model=model, base_url=settings.base_url, api_key=settings.api_key or "not-needed",
         temperature=settings.temperature, timeout=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
