@@ -39,7 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tables(subs)
     _add_demo(subs)
     add_report_commands(subs)
+    _accept_global_options_after(subs)
     return parser
+
+
+def _accept_global_options_after(subs) -> None:
+    """``dossier ingest docs/ --kb kb`` works as well as ``dossier --kb kb ingest docs/``: each command
+    also takes the global options; SUPPRESS keeps a value given before the command when none follows."""
+    for name, sub in subs.choices.items():
+        if name != "demo":  # the demo's own --kb names the folder it builds
+            sub.add_argument("--kb", type=Path, default=argparse.SUPPRESS, help="knowledge-base folder")
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
 
 def _add_ingest(subs) -> None:

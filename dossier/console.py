@@ -80,7 +80,8 @@ def result_table(result: SqlResult, *, title: str | None = None) -> Table:
 def print_result(result: SqlResult) -> None:
     console.print(result_table(result))
     note = " (truncated at the row cap)" if result.truncated else ""
-    console.print(f"{result.row_count} rows{note} in {result.elapsed_ms:.0f} ms", style="dim")
+    console.print(f"{result.row_count} row{'' if result.row_count == 1 else 's'}{note} in {result.elapsed_ms:.0f} ms",
+                  style="dim")
 
 
 def print_catalog(tables: list[TableInfo]) -> None:
@@ -88,7 +89,7 @@ def print_catalog(tables: list[TableInfo]) -> None:
         console.print("no tables; ingest .csv/.tsv/.parquet/.json/.xlsx/.sqlite files to add some")
         return
     for info in tables:
-        console.print(f"[bold]{info.name}[/bold]  {info.row_count} rows  [dim]from {info.source}[/dim]")
+        console.print(f"[bold]{info.name}[/bold]  {info.row_count} row{'' if info.row_count == 1 else 's'}  [dim]from {info.source}[/dim]")
         if info.description:
             console.print(f"  {info.description}")
         for col in info.columns:

@@ -257,6 +257,15 @@ def test_debug_shows_the_traceback(ingested: Cli) -> None:
         main(["--kb", str(ingested.kb), "--debug", "sql", "DROP TABLE sales"])
 
 
+def test_global_options_also_follow_the_command(ingested: Cli, capsys: pytest.CaptureFixture) -> None:
+    """Issue 14 item 1: the README writes ``dossier sql "..." --kb kb``."""
+    assert main(["sql", "SELECT count(*) AS n FROM sales", "--kb", str(ingested.kb), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == [[2]]
+    with pytest.raises(Exception, match="only SELECT/WITH"):
+        main(["sql", "DROP TABLE sales", "--kb", str(ingested.kb), "--debug"])
+    assert main(["--kb", str(ingested.kb), "tables", "--json"]) == 0  # before the command still works
+
+
 # -- tables -----------------------------------------------------------------------------------
 
 
