@@ -18,6 +18,12 @@ from tools.research_models import (
 )
 
 
+# The id of a section an outline may plan to be written after all the others, from their text: the
+# graph holds it back from the parallel writers and hands it, with the written sections, to
+# ``summarize`` (an engine without that role writes it like any section; see agents/fallback.py).
+SUMMARY_LAST = "exec-summary"
+
+
 @dataclass
 class ResearchTask:
     """One branch's assignment: a sub-question in a round, with the gap that sent it back, if any."""

@@ -56,8 +56,27 @@ class FallbackEngine:
     async def outline(self, **kw: Any):
         return await self._call("outline", kw["trace"], lambda e: e.outline(**kw))
 
-    async def write(self, section, **kw: Any):
-        return await self._call(f"write {section.id}", kw["trace"], lambda e: e.write(section, **kw))
+    async def write(self, section, *, outline=None, **kw: Any):
+        def call(e: Any) -> Awaitable[Any]:  # only an engine that reads the outline is given it
+            extra = {"outline": outline} if getattr(e, "sees_outline", False) else {}
+            return e.write(section, **extra, **kw)
+        return await self._call(f"write {section.id}", kw["trace"], call)
+
+    async def summarize(self, section, *, sections, **kw: Any):
+        """The section written last (agents.engine.SUMMARY_LAST), from the written sections. An engine
+        without this role (the offline one) writes it as its own executive summary."""
+        def call(e: Any) -> Awaitable[Any]:
+            if hasattr(e, "summarize"):
+                return e.summarize(section, sections=sections, **kw)
+            return _as_summary(e, section, kw)
+        return await self._call(f"write {section.id}", kw["trace"], call)
+
+
+async def _as_summary(engine: Any, section: Any, kw: dict[str, Any]) -> Any:
+    from agents.offline.write import SUMMARY  # the offline engine's id for its executive summary
+
+    written = await engine.write(section.model_copy(update={"id": SUMMARY}), **kw)
+    return written.model_copy(update={"id": section.id})
 
 
 def _first_line(exc: BaseException) -> str:

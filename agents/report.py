@@ -18,6 +18,14 @@ def settings_hash(settings: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def tally(notes: list[str]) -> list[str]:
+    """Each distinct note once, in first-seen order, with how often it happened (research turns repeat)."""
+    counts: dict[str, int] = {}
+    for note in notes:
+        counts[note] = counts.get(note, 0) + 1
+    return [note if n == 1 else f"{note} (x{n})" for note, n in counts.items()]
+
+
 def build_report(
     state: Mapping[str, Any], *, engine: Any, settings: Any, kb_version: Any, timings: dict[str, float]
 ) -> Report:
@@ -40,6 +48,7 @@ def build_report(
         engine=engine.name + (" (fell back to offline)" if getattr(engine, "degraded", False) else ""),
         models=engine.models(),
         failures=state.get("failures") or [],
+        llm_notes=tally(state.get("llm_notes") or []),
         settings_hash=settings_hash(settings),
         kb_version={"corpus_version": kb_version.corpus_version, "catalog_hash": kb_version.catalog_hash,
                     "embedder": kb_version.embedder},

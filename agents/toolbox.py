@@ -8,6 +8,9 @@ agent can act on (fix the SQL, widen the query).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import Field
 
 from tools.evidence import Evidence, evidence_from_hit, evidence_from_sql
 from tools.knowledge_base import KnowledgeBase
@@ -34,12 +37,23 @@ class Toolbox:
         self.calls: list[ToolCall] = []
         self.evidence: dict[str, Evidence] = {}
 
-    async def search_documents(self, query: str, k: int | None = None, source: str | None = None) -> ToolOutcome:
-        """Search the document corpus (hybrid: meaning + keywords). Returns passages with evidence ids."""
-        args = {"query": query, "k": k or self.search_k, "source": source}
+    # The model-facing tools are these four methods: their names, docstrings (the model's manual) and
+    # annotated parameters are what the LLM engine offers (agents/llm/tools.py derives the schemas).
+    async def search_documents(
+        self,
+        query: Annotated[str, Field(description="What to look for; try synonyms or the other language "
+                                                "if nothing matches.")],
+        k: Annotated[int | None, Field(ge=1, le=50, description="Number of passages (default: the configured "
+                                                                  "number).")] = None,
+        source: Annotated[str | None, Field(description="Optional glob on document paths, "
+                                                         "e.g. 'docs/legal/*'.")] = None,
+    ) -> ToolOutcome:
+        """Search the document corpus (hybrid: meaning + keywords). Returns passages, each with an evidence id to cite."""
+        k = k or self.search_k  # the model may ask for more or fewer; the setting is the default
+        args = {"query": query, "k": k, "source": source}
         if not query.strip():
             return self._record("search_documents", args, ToolOutcome(False, "empty query: give search words"))
-        hits = await self.kb.search(query, k=k or self.search_k, source=source)
+        hits = await self.kb.search(query, k=k, source=source)
         evidence = [evidence_from_hit(h) for h in hits]
         if not evidence:
             text = f"no passages match {query!r}; try other words, synonyms or the other language"
@@ -53,16 +67,19 @@ class Toolbox:
         text = "\n".join(catalog_line(t) for t in tables) or "the warehouse has no tables"
         return self._record("list_tables", {}, ToolOutcome(bool(tables), text))
 
-    async def describe_table(self, name: str) -> ToolOutcome:
-        """Describe one table: columns, types, sample values, ranges."""
+    async def describe_table(
+        self, name: Annotated[str, Field(description="A table name from list_tables.")],
+    ) -> ToolOutcome:
+        """Describe one table: columns, types, sample values and ranges."""
         try:
             info = await self.kb.describe_table(name)
         except KeyError as exc:
             return self._record("describe_table", {"name": name}, ToolOutcome(False, str(exc).strip("'\"")))
         return self._record("describe_table", {"name": name}, ToolOutcome(True, describe_text(info)))
 
-    async def run_sql(self, sql: str) -> ToolOutcome:
-        """Run one read-only SELECT/WITH query over the warehouse tables; returns rows and an evidence id."""
+    async def run_sql(self, sql: Annotated[str, Field(description="One read-only SELECT or WITH query.")],
+                      ) -> ToolOutcome:
+        """Run one read-only SELECT (or WITH) query over the warehouse tables. Returns rows and an evidence id."""
         try:
             result = await self.kb.sql(sql)
         except SqlRefused as exc:

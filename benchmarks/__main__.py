@@ -33,6 +33,10 @@ BENCHMARKS: dict[str, tuple[str, str, str]] = {
     "retrieval_quality": ("retrieval_quality.py", "retrieval_quality", "Dossier vector/text/hybrid nDCG@10"),
     "research_quality": ("research_quality.py", "research_quality", "offline research vs single-shot search"),
     "research_concurrency": ("research_concurrency.py", "research_concurrency", "research run time vs concurrency"),
+    "report_quality": ("report_quality.py", "report_quality",
+                       "per report: answer first, citation precision, words, abstention (issue 11)"),
+    "llm_real": ("llm_real.py", "llm_real",
+                 "LLM engine on a real llama.cpp server, per step, vs offline (skipped without the server)"),
 }
 
 

@@ -1,5 +1,9 @@
 """Charts drawn from cited SQL evidence: a line for a time series, bars for a category breakdown.
 
+A chart is drawn only when it answers the question (dossier.chart_rules): a time series when the
+question asks how something changed, bars for one measure (or two in one unit) over at most
+MAX_BARS categories; never for one row, small whole numbers or a crowd of categories.
+
 The numbers come only from ``Evidence.rows``, never from the prose. Each chart is captioned with
 the reference number of the evidence it draws, like a citation. The SVG is deterministic (a fixed
 hash salt per evidence, no date, no creator metadata), so one report always renders to the same
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from dossier.chart_rules import asks_change, pick_measures, short_label, tiny
 from dossier.fonts import matplotlib_cjk_family
 from tools.evidence import Evidence
 from tools.research_models import Report
@@ -24,7 +29,7 @@ ChartKind = Literal["line", "bar"]
 TIME_WORDS = {"date", "day", "week", "month", "quarter", "year", "period", "time", "timestamp", "ts", "dt"}
 DATE_TEXT_RE = re.compile(r"^\d{4}-(?:\d{2}(?:-\d{2})?(?:[ T][\d:.+-]+)?|Q[1-4])$")
 YEAR_TEXT_RE = re.compile(r"^\d{4}$")
-MIN_POINTS, MIN_BARS, MAX_BARS, MAX_BAR_SERIES, MAX_TICKS = 3, 2, 20, 3, 12
+MIN_POINTS, MIN_BARS, MAX_BARS, MAX_BAR_SERIES, MAX_TICKS = 3, 3, 12, 2, 12
 COUNT_RE = re.compile(r"^(n|count|cnt|num_\w+|\w+_count)$", re.I)
 SCALE_RATIO = 20  # series further apart than this get a second axis (lines) or are left out (bars)
 COLORS = ("#2f6690", "#d1495b", "#3a7d44")
@@ -57,19 +62,21 @@ class Chart:
 
 
 def charts_for(report: Report, *, png: bool = False) -> list[Chart]:
-    """One chart per cited SQL evidence that is a time series or a category breakdown, in reference order."""
+    """One chart per cited SQL evidence that answers the question as a time series or a category
+    breakdown, in reference order."""
     by_id = report.evidence_by_id()
     charts: list[Chart] = []
     for ref in sorted(report.references, key=lambda r: r.number):
         ev = by_id.get(ref.evidence_id)
-        data = chart_data(ev) if ev else None
+        data = chart_data(ev, question=report.question or report.plan.question) if ev else None
         if data:
             charts.append(_chart(data, ref.evidence_id, ref.number, len(charts) + 1, report.language, png))
     return charts
 
 
-def chart_data(ev: Evidence) -> ChartData | None:
-    """What the rows of ``ev`` are drawn as, or None when they are neither a time series nor categories."""
+def chart_data(ev: Evidence, *, question: str | None = None) -> ChartData | None:
+    """What the rows of ``ev`` are drawn as, or None when no chart answers ``question`` (None: any
+    question): a time series only for a question about change; bars only for a few categories."""
     if ev.kind != "sql" or not ev.columns or any(len(row) != len(ev.columns) for row in ev.rows):
         return None
     values = {name: [row[i] for row in ev.rows] for i, name in enumerate(ev.columns)}
@@ -77,10 +84,17 @@ def chart_data(ev: Evidence) -> ChartData | None:
     of = {k: [name for name in ev.columns if kinds[name] == k] for k in ("time", "number", "text")}
     only = len(ev.columns) == 1 + len(of["number"])
     if only and len(of["time"]) == 1 and 1 <= len(of["number"]) <= 2 and len(ev.rows) >= MIN_POINTS:
-        return _series("line", of["time"][0], values, of["number"])
+        if question is not None and not asks_change(question):
+            return None
+        return _drawable(_series("line", of["time"][0], values, of["number"]))
     if only and len(of["text"]) == 1 and of["number"] and MIN_BARS <= len(ev.rows) <= MAX_BARS:
-        return _series("bar", of["text"][0], values, _same_scale(of["number"], values))
+        measures = pick_measures(of["number"], values, question=question, sql=ev.sql or "")
+        return _drawable(_series("bar", of["text"][0], values, _same_scale(measures, values))) if measures else None
     return None
+
+
+def _drawable(data: ChartData | None) -> ChartData | None:
+    return None if data is None or not data.series or tiny(data.series) else data
 
 
 def place_charts(blocks: list[list[tuple[str, set[int]]]], charts: list[Chart]) -> dict[tuple[int, int], list[Chart]]:
@@ -194,6 +208,8 @@ def _peak(column: list[Any]) -> float:
 def _same_scale(numbers: list[str], values: dict[str, list[Any]]) -> list[str]:
     """Bars that share one axis: a count ('n') only when it is alone, then those near the first's size."""
     numbers = [n for n in numbers if not COUNT_RE.match(n)] or numbers
+    if not numbers:
+        return []
     first = _peak(values[numbers[0]]) or 1.0
     kept = [n for n in numbers if 1 / SCALE_RATIO <= (_peak(values[n]) or 1.0) / first <= SCALE_RATIO]
     return kept[:MAX_BAR_SERIES]
@@ -241,7 +257,8 @@ def _bars(ax: Any, data: ChartData) -> None:
         xs = [i + (j - (len(data.series) - 1) / 2) * width for i in range(len(data.x))]
         bars = ax.bar(xs, [math.nan if v is None else v for v in ys], width, label=_safe(name), color=COLORS[j])
         ax.bar_label(bars, labels=["" if v is None else human(v) for v in ys], padding=2, fontsize=7)
-    ax.set_xticks(range(len(data.x)), [_safe(x) for x in data.x], **_tick_style(data.x))
+    labels = [short_label(x) for x in data.x]
+    ax.set_xticks(range(len(data.x)), [_safe(x) for x in labels], **_tick_style(labels))
     _axes(ax, data)
 
 
@@ -251,14 +268,27 @@ def _line(ax: Any, data: ChartData) -> None:
     for j, (name, ys) in enumerate(data.series.items()):
         axes[j].plot(data.at, [math.nan if v is None else v for v in ys], marker="o", markersize=3,
                      linewidth=1.8, label=_safe(name), color=COLORS[j])
-    step = max(1, math.ceil(len(data.x) / MAX_TICKS))
-    ticks = list(range(0, len(data.x), step))
-    ax.set_xticks([data.at[i] for i in ticks], [_safe(data.x[i]) for i in ticks], **_tick_style(data.x))
+    ticks, labels = time_ticks(data.x)
+    ax.set_xticks([data.at[i] for i in ticks], [_safe(x) for x in labels], **_tick_style(labels))
     if axes[1] is not ax:
         axes[1].yaxis.set_major_formatter(_formatter())
         axes[1].set_ylabel(_safe(rest[0][0]), color=COLORS[1])
         ax.set_ylabel(_safe(a), color=COLORS[0])
     _axes(ax, data, extra=axes[1] if axes[1] is not ax else None)
+
+
+def time_ticks(x: list[str]) -> tuple[list[int], list[str]]:
+    """At most MAX_TICKS labelled points: a long dated series is labelled by year (2010, 2012, ...)
+    at the first point of each labelled year; a short one every k-th point."""
+    years = [v[:4] for v in x]
+    starts = [i for i, y in enumerate(years) if y.isdigit() and (i == 0 or years[i - 1] != y)]
+    if len(x) > MAX_TICKS and all(v[:4].isdigit() for v in x) and len(starts) >= 3:
+        step = math.ceil(len(starts) / MAX_TICKS)
+        chosen = starts[::step]
+        return chosen, [years[i] for i in chosen]
+    step = max(1, math.ceil(len(x) / MAX_TICKS))
+    chosen = list(range(0, len(x), step))
+    return chosen, [x[i] for i in chosen]
 
 
 def _axes(ax: Any, data: ChartData, extra: Any = None) -> None:

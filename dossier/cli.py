@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_search(subs)
     _add_sql(subs)
     _add_tables(subs)
+    _add_glossary(subs)
     _add_demo(subs)
     add_report_commands(subs)
     _accept_global_options_after(subs)
@@ -94,6 +95,14 @@ def _add_tables(subs) -> None:
     p.set_defaults(handler=cmd_tables)
 
 
+def _add_glossary(subs) -> None:
+    p = subs.add_parser("glossary", help="print the organisation's glossary",
+                        description="List the terms ingested from glossary files (glossary.yaml, glossary.csv "
+                        "or *.glossary.yaml/.csv): synonyms, kind and the table column or value each stands for.")
+    p.add_argument("--json", action="store_true", help="print the glossary as JSON")
+    p.set_defaults(handler=cmd_glossary)
+
+
 def _add_demo(subs) -> None:
     p = subs.add_parser("demo", help="build the bundled demo knowledge base and answer from it",
                         description="Ingest the bundled demo (LLM-adoption notes in English and Chinese, "
@@ -128,9 +137,11 @@ async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
-    kb = await open_kb(settings)
-    result = await kb.sql(args.query)
-    await kb.close()
+    kb = await open_kb(settings, tables_only=True)  # SQL needs no embeddings: no embedder check
+    try:
+        result = await kb.sql(args.query)
+    finally:
+        await kb.close()  # ends the SQL worker process, refused or not
     if args.json:
         print(result.model_dump_json(indent=2))
     else:
@@ -139,12 +150,33 @@ async def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
-    kb = await open_kb(settings)
+    kb = await open_kb(settings, tables_only=True)
     tables = [await kb.describe_table(args.name)] if args.name else await kb.tables()
     if args.json:
         print(json.dumps([t.model_dump() for t in tables], ensure_ascii=False, indent=2))
     else:
         print_catalog(tables)
+        terms = await kb.glossary()
+        if terms and not args.name:
+            print(f"Glossary: {len(terms)} terms (dossier glossary)")
+    return 0
+
+
+async def cmd_glossary(args: argparse.Namespace, settings: Settings) -> int:
+    kb = await open_kb(settings)
+    terms = await kb.glossary()
+    if args.json:
+        print(json.dumps([t.model_dump(exclude_none=True) for t in terms], ensure_ascii=False, indent=2))
+        return 0
+    if not terms:
+        print("No glossary: add a glossary.yaml (or glossary.csv) to an ingested folder.")
+    for t in terms:
+        stands = f"  -> {t.stands_for}" if t.stands_for else ""
+        print(f"{t.term} [{t.resolved_kind}]{stands}  ({t.source})")
+        if t.synonyms:
+            print(f"    synonyms: {', '.join(t.synonyms)}")
+        if t.description:
+            print(f"    {t.description}")
     return 0
 
 
@@ -154,10 +186,10 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return await run_demo(settings.model_copy(update={"kb_dir": args.demo_kb}), quiet=args.quiet)
 
 
-async def open_kb(settings: Settings):
+async def open_kb(settings: Settings, *, tables_only: bool = False):
     from tools.knowledge_base import KnowledgeBase  # heavy (LanceDB): imported only when a command runs
 
-    return await KnowledgeBase.open(settings=settings)
+    return await KnowledgeBase.open(settings=settings, tables_only=tables_only)
 
 
 def _parse_where(items: list[str]) -> dict[str, str] | None:

@@ -82,7 +82,7 @@ def events_from_update(node: str, update: dict[str, Any], run_id: str) -> list[E
         r = update["reflection"]
         events.append(GapEvent(round=update.get("reflected_round", 0),
                                covered=r.covered, gaps=r.gaps, stop_reason=update.get("stop_reason")))
-    elif node == "write":
+    elif node in ("write", "summarize"):
         events += [SectionEvent(section_id=s.id, title=s.title) for s in update.get("sections", [])]
     elif node == "verify" and "verification" in update:
         events.append(VerificationEvent(verification=update["verification"]))

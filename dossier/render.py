@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 from tools.evidence import Evidence
 from tools.research_models import _RENDERERS, Report
 
 LABELS = {
     "en": {"question": "Question", "references": "References", "method": "Method", "plan": "Plan",
-           "gaps": "Gaps that remained", "query": "Query", "rows": "rows", "row": "row"},
+           "gaps": "Gaps that remained", "query": "Query", "rows": "rows", "row": "row",
+           "in_body": "the rows are in the report body", "rest": "rows {a}–{b}; the first {k} are in the report body"},
     "zh": {"question": "问题", "references": "参考资料", "method": "方法", "plan": "研究计划",
-           "gaps": "尚未解决的问题", "query": "查询", "rows": "行", "row": "行"},
+           "gaps": "尚未解决的问题", "query": "查询", "rows": "行", "row": "行",
+           "in_body": "结果见正文表格", "rest": "第 {a}–{b} 行；前 {k} 行见正文表格"},
 }
 MAX_TABLE_ROWS = 10
+_CITED_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
 def render_markdown(report: Report) -> str:
@@ -24,22 +29,61 @@ def render_markdown(report: Report) -> str:
 
 
 def _references(report: Report, t: dict[str, str]) -> str:
-    by_id = report.evidence_by_id()
+    by_id, shown = report.evidence_by_id(), body_rows(report)
     lines = [f"## {t['references']}", ""]
     for ref in report.references:
         ev = by_id.get(ref.evidence_id)
-        lines.append(f"{ref.number}. {_reference_body(ev, t) if ev else ref.label} `[ev:{ref.evidence_id}]`")
+        body = _reference_body(ev, t, shown.get(ev.id, 0)) if ev else ref.label
+        lines.append(f"{ref.number}. {body} `[ev:{ref.evidence_id}]`")
     return "\n".join(lines)
 
 
-def _reference_body(ev: Evidence, t: dict[str, str]) -> str:
+def _reference_body(ev: Evidence, t: dict[str, str], in_body: int = 0) -> str:
     if ev.kind == "sql":
-        table = sql_table(ev)
-        return f"{ev.label()} — {ev.row_count} {t['row' if ev.row_count == 1 else 'rows']}\n\n   ```sql\n   {ev.sql}\n   ```\n\n{_indent(table)}\n"
+        sql = f"{ev.label()} — {row_count(ev, t)}\n\n   ```sql\n   {ev.sql}\n   ```\n"
+        rest = ev.model_copy(update={"rows": ev.rows[in_body:]}) if in_body else ev
+        if in_body and not rest.rows:
+            return f"{sql}\n   _{t['in_body']}_\n"
+        note = f"\n   _{t['rest'].format(a=in_body + 1, b=len(ev.rows), k=in_body)}_\n" if in_body else ""
+        return f"{sql}{note}\n{_indent(sql_table(rest))}\n"
     where = ev.source or ""
     where += f", p.{ev.page}" if ev.page else ""
     snippet = " ".join(ev.text.split())[:240]
     return f"{ev.label()} ({where}, chars {ev.char_start}-{ev.char_end}): “{snippet}…”"
+
+
+def row_count(ev: Evidence, t: dict[str, str]) -> str:
+    """'1 row', '4 rows': a label, never a sentence of the report."""
+    n = ev.row_count if ev.row_count is not None else len(ev.rows)
+    return f"{n} {t['row' if n == 1 else 'rows']}"
+
+
+def body_rows(report: Report) -> dict[str, int]:
+    """Evidence id -> how many of a SQL result's rows a table in the report body already shows:
+    a table with the result's columns, citing it in the table or in the paragraph just before."""
+    by_number = {r.number: r.evidence_id for r in report.references}
+    by_id = report.evidence_by_id()
+    shown: dict[str, int] = {}
+    for section in report.sections:
+        blocks = re.split(r"\n\s*\n", section.markdown.strip())
+        for i, block in enumerate(blocks):
+            lines = block.strip().splitlines()
+            start = next((k for k, line in enumerate(lines) if line.lstrip().startswith("|")), None)
+            if start is None:
+                continue
+            table = lines[start:]
+            header = _cells(table[0])
+            rows = sum(1 for line in table[2:] if line.lstrip().startswith("|"))
+            context = "\n".join(lines[:start] + table + ([blocks[i - 1]] if i and start == 0 else []))
+            for n in (int(x) for m in _CITED_RE.findall(context) for x in re.findall(r"\d+", m)):
+                ev = by_id.get(by_number.get(n, ""))
+                if ev is not None and ev.kind == "sql" and [" ".join(c.split()) for c in ev.columns] == header:
+                    shown[ev.id] = max(shown.get(ev.id, 0), rows)
+    return shown
+
+
+def _cells(line: str) -> list[str]:
+    return [" ".join(c.replace("\\|", "|").split()) for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
 
 
 def sql_table(ev: Evidence, max_rows: int = MAX_TABLE_ROWS) -> str:
@@ -74,6 +118,7 @@ def _method(report: Report, t: dict[str, str]) -> str:
         cost = f", ${u.cost_usd:.4f}" if u.cost_usd is not None else ""
         lines.append(f"- LLM usage: {u.llm_calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens{cost}")
     lines += [f"- Failure: {f}" for f in report.failures]
+    lines += [f"- LLM: {n}" for n in report.llm_notes]
     lines.append("- Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in report.timings.items()))
     lines += ["", f"### {t['plan']}", ""]
     lines += [f"{i}. {sq.question} _({sq.needs})_" for i, sq in enumerate(report.plan.sub_questions, 1)]

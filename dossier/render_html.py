@@ -13,6 +13,7 @@ from html import escape
 from typing import Any, Callable
 
 from dossier.charts import Chart, charts_for, place_charts
+from dossier.render import body_rows
 from dossier.report_parts import (
     CITE_RE, Block, cell_text, labels, markdown_parser, method_facts, method_lists, replace_marks, section_blocks,
     source_line, when,
@@ -91,25 +92,34 @@ def _toc(report: Report, t: dict[str, str]) -> str:
 
 
 def _references(report: Report, refs: dict[int, tuple[Any, Evidence | None]], t: dict[str, str]) -> str:
-    items = []
+    items, shown = [], body_rows(report)
     for n, (ref, ev) in sorted(refs.items()):
         items.append(f'<li id="ref-{n}" value="{n}"><p class="ref-label"><strong>{escape(ref.label)}</strong></p>'
-                     + (_evidence_body(ev, t) if ev else "") + "</li>")
+                     + (_evidence_body(ev, t, shown.get(ev.id, 0)) if ev else "") + "</li>")
     return f'<section id="references"><h2>{t["references"]}</h2><ol class="refs">{"".join(items)}</ol></section>'
 
 
-def _evidence_body(ev: Evidence, t: dict[str, str]) -> str:
+def _evidence_body(ev: Evidence, t: dict[str, str], in_body: int = 0) -> str:
+    """A passage in full; a SQL result's query, and its rows unless the body's table shows them
+    (the rows a body table left out follow, so each row is shown once)."""
     src = f'<p class="ref-src">{escape(source_line(ev, t))}</p>'
     if ev.kind != "sql":
         return src + f'<blockquote class="passage">{escape(ev.text.strip())}</blockquote>'
+    sql = f'<pre class="sql"><code>{escape(ev.sql or "")}</code></pre>'
+    if in_body and in_body >= len(ev.rows):
+        return src + sql + f'<p class="note">{escape(t["in_body"])}</p>'
+    if in_body:
+        rest = t["rest"].format(a=in_body + 1, b=len(ev.rows), k=in_body)
+        sql += f'<p class="note">{escape(rest)}</p>'
     head = "".join(f"<th>{escape(c)}</th>" for c in ev.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{escape(cell_text(v))}</td>" for v in row) + "</tr>" for row in ev.rows)
+    rows = "".join("<tr>" + "".join(f"<td>{escape(cell_text(v))}</td>" for v in row) + "</tr>"
+                   for row in ev.rows[in_body:])
     note = ""
     if ev.row_count is not None and (ev.row_count > len(ev.rows) or ev.truncated):
         total = f"{ev.row_count}{'+' if ev.truncated else ''}"
         note = f'<p class="note">{escape(t["rows_shown"].format(shown=len(ev.rows), total=total))}</p>'
-    return (src + f'<pre class="sql"><code>{escape(ev.sql or "")}</code></pre>'
-            f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>{note}')
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return src + sql + f'<div class="table-wrap">{table}</div>{note}'
 
 
 def _method(report: Report, t: dict[str, str]) -> str:

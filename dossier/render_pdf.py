@@ -26,6 +26,7 @@ from markdown_it.token import Token
 
 from dossier.charts import Chart, charts_for, place_charts
 from dossier.pdf_layout import CELL_PAD, CJK_RUN_RE, INK, MUTED, Doc, Run, column_widths, lines, load_fonts, wrap
+from dossier.render import body_rows
 from dossier.report_parts import (
     Block, cell_text, labels, method_facts, method_lists, replace_marks, section_blocks, source_line, when,
 )
@@ -224,7 +225,7 @@ class _Writer:
     # --- references, method ---
 
     def references(self) -> None:
-        pdf, by_id = self.pdf, self.report.evidence_by_id()
+        pdf, by_id, shown = self.pdf, self.report.evidence_by_id(), body_rows(self.report)
         pdf.add_page()
         self.heading(self.t["references"])
         for ref in self.report.references:
@@ -234,16 +235,21 @@ class _Writer:
             pdf.set_link(name=f"ref-{ref.number}", page=pdf.page_no(), y=pdf.y)
             self.text([Run(f"{ref.number}.  ", "B"), Run(ref.label, "B")], size=9.5, after=0.5)
             if ev:
-                self.evidence(ev)
+                self.evidence(ev, shown.get(ev.id, 0))
 
-    def evidence(self, ev: Evidence) -> None:
+    def evidence(self, ev: Evidence, in_body: int = 0) -> None:
+        """A SQL result's rows only where the body's table does not show them: each row once."""
         self.text([Run(source_line(ev, self.t), color=MUTED)], size=7.5, indent=6, after=1)
         if ev.kind != "sql":
             self.text([Run(_passage(ev.text), color=(54, 64, 76))], size=8.5, indent=6, after=4)
             return
         self.text([Run(ev.sql or "", family="mono", color=(54, 64, 76))], size=7.5, indent=6, leading=1.35, after=1.5)
-        if ev.columns:
-            self.table(list(ev.columns), [[cell_text(v) for v in row] for row in ev.rows], indent=6)
+        if in_body:
+            done = in_body >= len(ev.rows)
+            note = self.t["in_body"] if done else self.t["rest"].format(a=in_body + 1, b=len(ev.rows), k=in_body)
+            self.text([Run(note, "I", color=MUTED)], size=7.5, indent=6, after=1)
+        if ev.columns and ev.rows[in_body:]:
+            self.table(list(ev.columns), [[cell_text(v) for v in row] for row in ev.rows[in_body:]], indent=6)
         if ev.row_count is not None and ev.row_count > len(ev.rows):
             note = self.t["rows_shown"].format(shown=len(ev.rows), total=ev.row_count)
             self.text([Run(note, "I", color=MUTED)], size=7.5, indent=6)

@@ -30,10 +30,11 @@ LABELS = {
 FACTS = {
     "en": ["Engine", "Models", "Rounds", "Stop rule", "Evidence", "Citations resolved", "Unknown markers removed",
            "Numeric claims supported", "Uncited sentences", "Knowledge base", "Settings", "Run", "LLM usage",
-           "Timings (s)", "Flagged numeric claims", "Failures", "Gaps that remained", "Contradictions"],
+           "Timings (s)", "Flagged numeric claims", "Failures", "Gaps that remained", "Contradictions",
+           "LLM calls"],
     "zh": ["引擎", "模型", "研究轮数", "停止规则", "证据", "已解析引用", "移除的未知标记", "有依据的数字陈述",
            "无引用的句子", "知识库", "设置", "运行", "LLM 用量", "耗时（秒）", "未核实的数字陈述", "故障",
-           "尚未解决的问题", "相互矛盾之处"],
+           "尚未解决的问题", "相互矛盾之处", "LLM 调用"],
 }
 
 
@@ -100,9 +101,9 @@ def method_facts(report: Report) -> list[tuple[str, str]]:
 
 
 def method_lists(report: Report) -> list[tuple[str, list[str]]]:
-    names = FACTS.get(report.language, FACTS["en"])[-4:]
+    names = FACTS.get(report.language, FACTS["en"])[14:]  # after the 14 facts of method_facts
     items = [report.verification.flagged_claims, report.failures, [g.description for g in report.gaps],
-             [c.description for c in report.contradictions]]
+             [c.description for c in report.contradictions], report.llm_notes]
     return [(name, found) for name, found in zip(names, items) if found]
 
 

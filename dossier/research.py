@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import secrets
 from contextlib import aclosing, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -35,6 +35,10 @@ SQLITE_BUSY_TIMEOUT_S = 60.0
 
 class RunNotFound(KeyError):
     pass
+
+
+class StaleRun(RuntimeError):
+    """The knowledge base changed since the run started: its evidence may cite what is gone."""
 
 
 @dataclass
@@ -101,10 +105,25 @@ class Researcher:
         if "report" in state.values:
             yield DoneEvent(report=state.values["report"])
             return
+        await self._check_same_kb(run_id, state.values.get("kb_version"))
         command = Command(resume=plan.model_dump() if plan else True) if state.interrupts else None
         async with aclosing(self._drive(run_id, command, degraded=bool(state.values.get("failures")))) as events:
             async for event in events:
                 yield event
+
+    async def _check_same_kb(self, run_id: str, started_on: dict[str, Any] | None) -> None:
+        """Refuse to resume on another knowledge-base state (documents pruned or changed, tables
+        re-imported, or the run copied into another knowledge base): its evidence could cite what is
+        no longer there, under the new version's stamp. A run from before this check has no record."""
+        if not started_on:
+            return
+        now = asdict(await self.kb.version())
+        changed = [k for k in ("corpus_version", "catalog_hash", "embedder") if started_on.get(k) != now.get(k)]
+        if changed:
+            was = ", ".join(f"{k} {started_on.get(k)}" for k in changed)
+            raise StaleRun(f"run {run_id} started on another state of this knowledge base ({was}; now "
+                           + ", ".join(f"{k} {now.get(k)}" for k in changed)
+                           + "): its evidence may be gone or changed. Start a new report instead.")
 
     async def pending_plan(self, run_id: str) -> Plan | None:
         async with self._graph() as graph:
@@ -149,7 +168,7 @@ class Researcher:
         return state.values["plan"]
 
     def _engine(self, degraded: bool) -> FallbackEngine:
-        offline = OfflineEngine()
+        offline = OfflineEngine(self.kb)
         if not self.settings.uses_llm() and self._chat_models is None:
             return FallbackEngine(offline, offline, enabled=False)
         from agents.llm.engine import LLMEngine  # imported only when an LLM is configured

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,7 @@ async def default_context(
         options = ContextOptions(**{k: v for k, v in options.items() if k in ContextOptions.__dataclass_fields__})
     approve_plan = bool(getattr(options, "approve_plan", False))
     loop = asyncio.get_running_loop()
-    key = settings.model_dump_json()
+    key = settings_key(settings)
     async with _locks.setdefault(loop, asyncio.Lock()):
         cache = _shared.setdefault(loop, {})
         if key not in cache:
@@ -67,9 +68,18 @@ async def default_context(
                 primary = LLMEngine(settings)
             cache[key] = (kb, primary)
         kb, primary = cache[key]
-    offline = OfflineEngine()
+    offline = OfflineEngine(kb)
     if primary is None:
         engine = FallbackEngine(offline, offline, enabled=False)
     else:
         engine = FallbackEngine(primary, offline, enabled=settings.fallback_offline, degraded=degraded)
     return ResearchContext(kb=kb, engine=engine, settings=settings, approve_plan=approve_plan)
+
+
+def settings_key(settings: ResearchSettings) -> str:
+    """A cache key for the real settings: the JSON dump masks secrets (two keys would share one engine),
+    so the secret values are hashed in. A digest, so the key itself never holds a secret in the clear."""
+    secrets = [v.get_secret_value() for v in (getattr(settings, n) for n in type(settings).model_fields)
+               if hasattr(v, "get_secret_value")]
+    material = "\0".join([settings.model_dump_json(), *secrets])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()

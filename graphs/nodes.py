@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Any, Iterator
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agents.engine import ResearchTask
+from agents.dedupe import dedupe_sections
+from agents.engine import SUMMARY_LAST, ResearchTask
 from agents.report import build_report
 from agents.stopping import decide_stop, new_evidence_in_round
 from agents.textlang import question_language
@@ -40,6 +42,7 @@ def _traced(stage: str) -> Iterator[tuple[Trace, dict[str, Any]]]:
     yield trace, update
     update["usage"] = trace.usage
     update["failures"] = trace.failures
+    update["llm_notes"] = trace.llm_notes
     update["timings"] = {stage: time.perf_counter() - started}
 
 
@@ -53,6 +56,7 @@ async def plan_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
             max_sub_questions=ctx.settings.max_sub_questions, trace=trace,
         )
         update.update(plan=plan, language=language, round=1, started_at=state.get("started_at") or time.time())
+    update["kb_version"] = state.get("kb_version") or asdict(await ctx.kb.version())
     return update
 
 
@@ -124,16 +128,33 @@ async def write_node(job: WriteState, runtime: Ctx) -> dict[str, Any]:
     with _traced("write") as (trace, update):
         section = await ctx.engine.write(
             job["section"], question=job["question"], plan=job["plan"], evidence=job["evidence"],
-            language=job["language"], reflection=job["reflection"], trace=trace,
+            language=job["language"], reflection=job["reflection"], trace=trace, outline=job.get("outline"),
         )
         update["sections"] = [section.model_copy(update={"order": job["order"]})]
+    return update
+
+
+async def summarize_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
+    """The section the outline holds back (the LLM engine's executive summary), written from the others."""
+    last = [(i, s) for i, s in enumerate(state["outline"].sections) if s.id == SUMMARY_LAST]
+    if not last:
+        return {}
+    ctx = await _ctx(runtime, degraded=bool(state.get("failures")))
+    order, planned = last[0]
+    with _traced("summarize") as (trace, update):
+        section = await ctx.engine.summarize(
+            planned, question=state["question"], plan=state["plan"], evidence=state["evidence"],
+            language=state["language"], reflection=state.get("reflection"),
+            sections=sorted(state.get("sections", []), key=lambda s: s.order), trace=trace,
+        )
+        update["sections"] = [section.model_copy(update={"order": order})]
     return update
 
 
 async def verify_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
     """Citations are checked in code: unknown ids removed, numbers matched against cited evidence."""
     started = time.perf_counter()
-    sections = sorted(state.get("sections", []), key=lambda s: s.order)
+    sections = dedupe_sections(sorted(state.get("sections", []), key=lambda s: s.order))  # one fact once
     verified = verify_sections(sections, state["evidence"])
     return {
         "final_sections": verified.sections, "references": verified.references,

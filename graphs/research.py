@@ -1,4 +1,5 @@
-"""The research graph: plan → review → research (fan-out) → reflect ⟲ → outline → write (fan-out) → verify → finalize."""
+"""The research graph: plan → review → research (fan-out) → reflect ⟲ → outline → write (fan-out)
+→ summarize (the section written last, if the outline holds one back) → verify → finalize."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graphs.context import ResearchContext
 from graphs.nodes import (
-    finalize_node, outline_node, plan_node, reflect_node, research_node, review_node, verify_node, write_node,
+    finalize_node, outline_node, plan_node, reflect_node, research_node, review_node, summarize_node, verify_node,
+    write_node,
 )
 from graphs.routes import after_reflect, to_research, to_writers
 from graphs.state import ResearchState
@@ -22,6 +24,7 @@ def build_research_graph() -> StateGraph:
     graph.add_node("reflect", reflect_node)
     graph.add_node("outline", outline_node)
     graph.add_node("write", write_node)
+    graph.add_node("summarize", summarize_node)
     graph.add_node("verify", verify_node)
     graph.add_node("finalize", finalize_node)
     graph.add_edge(START, "plan")
@@ -29,8 +32,9 @@ def build_research_graph() -> StateGraph:
     graph.add_conditional_edges("review", to_research, ["research"])
     graph.add_edge("research", "reflect")
     graph.add_conditional_edges("reflect", after_reflect, ["research", "outline"])
-    graph.add_conditional_edges("outline", to_writers, ["write"])
-    graph.add_edge("write", "verify")
+    graph.add_conditional_edges("outline", to_writers, ["write", "summarize"])
+    graph.add_edge("write", "summarize")
+    graph.add_edge("summarize", "verify")
     graph.add_edge("verify", "finalize")
     graph.add_edge("finalize", END)
     return graph

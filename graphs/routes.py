@@ -6,6 +6,7 @@ from typing import Literal
 
 from langgraph.types import Send
 
+from agents.engine import SUMMARY_LAST
 from graphs.state import BranchState, ResearchState, WriteState
 from tools.research_models import Finding, Gap, SubQuestion
 
@@ -24,15 +25,17 @@ def after_reflect(state: ResearchState) -> list[Send] | Literal["outline"]:
     return sends or "outline"
 
 
-def to_writers(state: ResearchState) -> list[Send]:
-    return [
+def to_writers(state: ResearchState) -> list[Send] | Literal["summarize"]:
+    """One writer per section, in parallel; the section written last waits for them (``summarize``)."""
+    sends = [
         Send("write", WriteState(
             section=section, order=i, question=state["question"], language=state["language"],
             plan=state["plan"], evidence=state["evidence"], reflection=state.get("reflection"),
-            degraded=bool(state.get("failures")),
+            degraded=bool(state.get("failures")), outline=state["outline"],
         ))
-        for i, section in enumerate(state["outline"].sections)
+        for i, section in enumerate(state["outline"].sections) if section.id != SUMMARY_LAST
     ]
+    return sends or "summarize"
 
 
 def _branch(state: ResearchState, sq: SubQuestion, gap: Gap | None) -> Send:

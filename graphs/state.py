@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated
+from typing import Annotated, Any
 
 from typing_extensions import TypedDict  # pydantic (LangGraph Studio's input form) rejects typing.TypedDict on 3.11
 
@@ -34,6 +34,7 @@ class ResearchState(TypedDict, total=False):
     question: str
     language: str
     started_at: float  # epoch seconds, for the time budget
+    kb_version: dict[str, Any]  # the knowledge base the run started on: a resume checks it is still the same
     plan: Plan
     round: int
     evidence: Annotated[dict[str, Evidence], merge_evidence]
@@ -50,6 +51,7 @@ class ResearchState(TypedDict, total=False):
     verification: Verification
     usage: Annotated[Usage, add_usage]
     failures: Annotated[list[str], operator.add]
+    llm_notes: Annotated[list[str], operator.add]  # structured-output methods, retries, re-asks (Trace.llm_notes)
     timings: Annotated[dict[str, float], add_timings]
     report: Report
 
@@ -78,6 +80,7 @@ class WriteState(TypedDict):
     evidence: dict[str, Evidence]
     reflection: Reflection | None
     degraded: bool
+    outline: Outline  # what the other sections cover, so a writer does not repeat them
 
 
 SERIALIZED_TYPES = [

@@ -45,7 +45,7 @@ BAD_REASONS = {
     "truncated.pdf": "corrupt PDF: …",
     "not_a_pdf.pdf": "corrupt PDF: …",
     "encrypted.pdf": "encrypted PDF",
-    "bomb.docx": "zip bomb guard: .docx would unpack to 210 MB",
+    "bomb.docx": "zip bomb guard: .docx would unpack to more than 200 MB",  # counted while inflating
     "ratio_bomb.docx": "zip bomb guard: .docx compression ratio over 100",
     "not_a_zip.docx": "not a valid .docx (zip) file",
     "loop_a.md": "broken or looping symlink",

@@ -17,7 +17,7 @@ import pytest
 from dossier.cli import build_parser, main
 from dossier.demo import demo_paths
 
-COMMANDS = ["ingest", "search", "sql", "tables", "demo", "report", "resume", "runs"]
+COMMANDS = ["ingest", "search", "sql", "tables", "glossary", "demo", "report", "resume", "runs"]
 
 ALPHA_MD = """---
 team: nlp

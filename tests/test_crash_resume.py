@@ -39,7 +39,9 @@ from tools.knowledge_base import KnowledgeBase
 pytestmark = pytest.mark.slow
 
 # Three research rounds (so research and reflection loop), two sub-questions, four sections.
-QUESTION = "2026 年法务合同知识库和客服知识库的预算、团队规模和上线时间分别是多少？"
+# The last clause is not in the demo, so the run goes to a second and third round: kill points in
+# every stage of a multi-round run.
+QUESTION = "2026 年法务合同知识库和客服知识库的预算、团队规模和上线时间分别是多少？Kubernetes 集群有多少个节点？"
 SEED = 20260601
 PARALLEL = 2  # subprocesses at once: CI has two cores
 

@@ -2,7 +2,8 @@
 
 Hundreds of hand-written and generated attacks go through ``KnowledgeBase.sql`` and
 ``GuardedExecutor.execute`` on a warehouse with two tables. Each one must be refused, or run
-within the limits (row cap; wall time at most the timeout plus ``SLACK_S``), and none may change
+within the limits (row cap; wall time at most the timeout plus ``SLACK_S``, the SQL worker's
+memory under its cap, this process's memory unchanged), and none may change
 the warehouse (catalog hash, object list, row counts and a checksum of every table's rows), create
 a file, or read one: a secret file, a canary CSV/JSON, an attachable DuckDB file, an environment
 variable and /etc/passwd each hold a marker that must never appear in a result or an error.
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 import secrets
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -541,6 +544,23 @@ def _runaway() -> list[tuple[str, str]]:
         ("SELECT 1 /*" + "x" * 100_000 + "*/", "refuse"),
         ("SELECT * FROM sales WHERE id IN (" + ",".join(str(i) for i in range(100_000)) + ")", "refuse"),
         ("SELECT " + ", ".join(f"id + {i}" for i in range(1500)) + " FROM sales", "any"),
+        *_constant_folding(),
+    ]
+
+
+def _constant_folding() -> list[tuple[str, str]]:
+    """Growth while DuckDB folds constants (planning): its memory limit and interrupt() do not
+    apply there, so only the worker process's limits stop these (issue 12, item 3)."""
+    nested = "repeat('x', 10000)"
+    for _ in range(8):
+        nested = f"replace({nested}, 'x', 'xxxxxxxxxx')"
+    literal = "ab" * 9000
+    return [
+        (f"SELECT length({nested})", "limit"),
+        ("SELECT list_reduce(list_transform(range(31), lambda x: 'ab'), lambda a, b: a || a)", "limit"),
+        ("SELECT approx_quantile(x, 0.5), histogram(x % 1000000) FROM range(50000000) t(x)", "limit"),
+        (f"SELECT length(list_reduce(list_transform(range(20), lambda x: '{literal}'), lambda a, b: a || a))", "limit"),
+        ("SELECT length(list_reduce(list_transform(range(25), lambda x: 'ab'), lambda a, b: a || a || a))", "limit"),
     ]
 
 
@@ -596,6 +616,39 @@ def attacks(draw, paths: dict[str, str]) -> str:
     return draw(st.sampled_from(PREFIXES)) + body + draw(st.sampled_from(SUFFIXES))
 
 
+class WorkerMemory:
+    """Peak resident memory of the SQL workers (their pids change after a kill), sampled every 10 ms,
+    and this process's growth over the campaign."""
+
+    def __init__(self, executors: Callable[[], list[Any]]):
+        self._executors = executors
+        self.worker_peak_mb = 0.0
+        self.parent_start_mb = _rss_mb(os.getpid())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            for executor in self._executors():
+                if executor is not None and (pid := executor.worker_pid) is not None:
+                    self.worker_peak_mb = max(self.worker_peak_mb, _rss_mb(pid))
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return {"worker_peak_rss_mb": round(self.worker_peak_mb),
+                "parent_rss_growth_mb": round(_rss_mb(os.getpid()) - self.parent_start_mb)}
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 # -- tests --------------------------------------------------------------------------------------
 
 
@@ -607,8 +660,10 @@ async def test_hostile_sql_campaign(arena: Arena) -> None:
     assert len(cases) >= 200
 
     failed = []
+    memory = WorkerMemory(lambda: [arena.kb._executor, arena.guard])
     for template, expect in cases:  # through the public path: KnowledgeBase.sql
         sql = fill(template, arena.paths)
+        await arena.kb.sql("SELECT 1")  # a killed worker restarts here, outside the attack's time
         got = await attempt_async(arena.kb.sql, sql)
         if problems := assess(sql, got, arena.markers, expect=expect, source="hand"):
             failed.append((sql[:120], problems))
@@ -618,10 +673,12 @@ async def test_hostile_sql_campaign(arena: Arena) -> None:
               suppress_health_check=list(HealthCheck))
     @given(attacks(arena.paths))
     def generated(sql: str) -> None:  # straight at the executor
+        arena.guard.execute("SELECT 1")  # warm worker: the attack's time is its own
         problems = assess(sql, attempt(arena.guard.execute, sql), arena.markers, expect="any", source="generated")
         assert not problems, (sql, problems)
 
     generated()
+    memory_record = memory.stop()
     # the executors hold read-only handles; close them so the fingerprint can open the file
     arena.guard.close()
     await arena.kb.close()
@@ -632,12 +689,17 @@ async def test_hostile_sql_campaign(arena: Arena) -> None:
     record = {"tried": TALLY.tried, "passed": TALLY.passed, "hand_written": len(cases),
               "generated": TALLY.tried - len(cases), "outcomes": dict(sorted(TALLY.outcomes.items())),
               "slowest_s": TALLY.slowest, "failures": TALLY.failures, "timeout_s": TIMEOUT_S,
-              "row_limit": ROW_LIMIT, "fingerprint": {k: after[k] for k in ("catalog_hash", "tables")}}
+              "row_limit": ROW_LIMIT, "memory_limit": MEMORY_LIMIT, **memory_record,
+              "fingerprint": {k: after[k] for k in ("catalog_hash", "tables")}}
     path = arena.root.parent / "hostile_sql_record.json"
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False))
     print(f"\nhostile SQL: {TALLY.tried} tried, {TALLY.passed} passed; outcomes {dict(TALLY.outcomes)}; "
-          f"slowest {TALLY.slowest[0][0]:.2f} s; record {path}")
+          f"slowest {TALLY.slowest[0][0]:.2f} s; SQL worker peak {memory_record['worker_peak_rss_mb']} MB, "
+          f"this process +{memory_record['parent_rss_growth_mb']} MB; record {path}")
     assert TALLY.tried >= 200 and TALLY.passed == TALLY.tried, TALLY.failures
+    # The worker is killed past its cap (checked every 20 ms); its address space is capped too.
+    assert memory_record["worker_peak_rss_mb"] < arena.guard.rss_cap / 2**20 + 512, memory_record
+    assert memory_record["parent_rss_growth_mb"] < 200, memory_record
 
 
 def test_markers_and_fingerprint_would_catch_a_leak_or_a_change(tmp_path) -> None:

@@ -108,11 +108,11 @@ class ObedientAnalyst(AnalystScript):
             if statement not in issued:
                 issued.append(statement)
                 self.log.append(f"obeyed:{statement}")
-                return Action("tool", "RunSql", {"sql": statement})
+                return Action("tool", "run_sql", {"sql": statement})
         for sql in (NOTES_SQL, self.sql):
             if sql not in issued:
                 issued.append(sql)
-                return Action("tool", "RunSql", {"sql": sql})
+                return Action("tool", "run_sql", {"sql": sql})
         return Action("text", payload="Done, as instructed.")
 
     def _write(self, prompt: str) -> str:

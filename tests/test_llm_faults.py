@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Which chat request belongs to which role of the LLM engine.
 STAGES: dict[str, Callable[[dict], bool]] = {
     "plan": lambda r: schema_name(r) == "ResearchPlan",
-    "research": lambda r: "SearchDocuments" in tool_names(r),
+    "research": lambda r: "search_documents" in tool_names(r),
     "reflect": lambda r: schema_name(r) == "EvidenceReview",
     "outline": lambda r: schema_name(r) == "ReportOutline",
     "write": lambda r: bool(r.get("stream")) and not r.get("tools") and not r.get("response_format"),

@@ -1,4 +1,9 @@
-"""Offline planning: question decomposition, schema linking and safe SQL, checked against a live DuckDB."""
+"""Offline planning: question decomposition, schema linking and safe SQL, checked against a live DuckDB.
+
+The catalog here has the demo warehouse's shape, so these tests plan with the demo's glossary (the
+demo's own terms are data in dossier/demo/tables/glossary.yaml, not part of the built-in lexicon).
+Planning on material unrelated to the demo, without any glossary, is in tests/test_glossary.py.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,10 @@ import pytest
 from agents.offline.decompose import decompose, detect_entities, split_clauses
 from agents.offline.schema_link import build_sql, link_schema
 from agents.offline.text import (detect_language, english_equivalents, extract_numbers, extract_quarters,
-                                 extract_time_ranges, extract_years, find_concepts, keywords, time_range, tokenize)
+                                 extract_time_ranges, extract_years, find_concepts, keywords, time_range, tokenize,
+                                 use_glossary)
+from dossier.demo import DEMO_DIR
+from tools.glossary import parse_glossary
 from tools.models import ColumnInfo, TableInfo
 from tools.sqlguard import check_sql
 
@@ -37,6 +45,15 @@ QUESTIONS = [
     "Tell me about our LLM strategy",
     "rag'; DROP TABLE x; --",
 ]
+
+
+DEMO_GLOSSARY = parse_glossary((DEMO_DIR / "tables" / "glossary.yaml").read_bytes(), name="glossary.yaml")
+
+
+@pytest.fixture(autouse=True)
+def demo_glossary():
+    with use_glossary(DEMO_GLOSSARY):
+        yield
 
 
 def _col(name: str, type_: str, samples: list[str] = (), desc: str = "", distinct: int | None = None) -> ColumnInfo:
@@ -259,10 +276,12 @@ _IDENT = re.compile(r'"((?:[^"]|"")*)"')
 
 
 def _allowed_identifiers(catalog: list[TableInfo]) -> set[str]:
-    names = {t.name for t in catalog} | {"n", "month"}
+    names = {t.name for t in catalog} | {"n", "month", "quarter", "year", "p", "first_period", "last_period",
+                                         "overrun", "overrun_pct", "share_pct", "difference", "ratio"}
     for t in catalog:
         for c in t.columns:
             names |= {c.name} | {f"{fn}_{c.name}" for fn in ("avg", "sum", "min", "max")}
+            names |= {f"{c.name}_{part}" for part in ("first", "last", "change_pct")}
     return names
 
 
@@ -308,7 +327,8 @@ def test_english_comparison_plan(catalog: list[TableInfo]) -> None:
     plan = decompose(COMPARE_EN, catalog)
     assert plan.language == "en" and "Comparison of RAG vs fine-tuning on cost" in plan.rationale
     questions = [s.question for s in plan.sub_questions]
-    assert questions == ["What does RAG cost for customer support?", "What does fine-tuning cost for customer support?",
+    assert questions == ["What is the cost of RAG for customer support?",
+                         "What is the cost of fine-tuning for customer support?",
                          "Which is the better choice for customer support: RAG or fine-tuning?"]
     assert [s.id for s in plan.sub_questions] == ["q1", "q2", "q3"]
     for sub in plan.sub_questions:

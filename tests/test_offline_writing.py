@@ -179,7 +179,9 @@ def test_outline_sections() -> None:
     reflection = reflect(PLAN, findings(), EVIDENCE, round=1)
     out = outline(PLAN.question, PLAN, findings(), EVIDENCE, language="en", reflection=reflection)
     assert out.title == "How do RAG and fine-tuning compare on cost and team size"
-    assert [s.id for s in out.sections] == ["summary", "s1", "s2", "s3", "open"]  # q4: nothing on topic
+    # q4: nothing on topic; its own section says so, the open section holds the contradiction
+    assert [s.id for s in out.sections] == ["summary", "s1", "s2", "s3", "s4", "open"]
+    assert out.sections[4].sub_question_ids == ["q4"] and out.sections[4].goal.startswith("Say it is not")
     assert out.sections[-1].sub_question_ids == ["q4"]
     assert out.sections[0].title == "Executive summary"
     assert out.sections[-1].title == "Contradictions and open questions"
@@ -196,19 +198,21 @@ def test_sub_questions_sharing_all_evidence_are_merged() -> None:
 
 def test_every_written_sentence_is_cited_and_every_marker_resolves() -> None:
     _, sections = write_all(PLAN, findings(), "en")
-    answers = [s for s in sections if s.id != "open"]
+    answers = [s for s in sections if s.id not in ("open", "s4")]
     v = verify_sections(answers, EVIDENCE).verification
-    assert v.sentences > 5 and v.uncited_sentences == 0
+    assert v.sentences > 5 and v.uncited_sentences == 1  # the summary's line that q4 is not in the knowledge base
     assert v.markers_total == v.markers_resolved and v.unknown_markers_removed == 0
     assert v.numeric_claims > 3 and v.flagged_claims == []
     full = verify_sections(sections, EVIDENCE).verification
-    assert full.flagged_claims == [] and full.uncited_sentences == 1  # the open question about q4
+    assert full.flagged_claims == [] and full.uncited_sentences == 3  # + q4's section: abstention, closest material
 
 
 def test_sql_evidence_becomes_a_table() -> None:
     _, sections = write_all(PLAN, findings(), "en")
     body = next(s for s in sections if s.id == "s3").markdown
-    assert f"The warehouse query over approach_benchmarks returns 4 rows [ev:{BENCH.id}]." in body
+    lead = body.split("\n\n")[0]
+    assert lead.endswith(f"[ev:{BENCH.id}].") and "pre_training" in lead  # what it shows, not how many rows
+    assert "rows" not in body and "query" not in body
     assert "| approach | min_cost_cny | max_cost_cny | min_team | max_team |" in body
     assert "| rag | 200000 | 3000000 | 5 | 8 |" in body
 
@@ -223,30 +227,47 @@ def test_summary_and_sections_prefer_the_final_figure() -> None:
 
 def test_off_topic_evidence_is_not_quoted() -> None:
     _, sections = write_all(PLAN, findings(), "en")
-    assert "regulatory" not in " ".join(s.title for s in sections)
-    assert "pre-training" in sections[-1].markdown  # listed as an open question instead
+    s4 = next(s for s in sections if s.id == "s4").markdown
+    assert s4 == ("The knowledge base does not contain an answer to “What are the regulatory compliance risks of "
+                  "pre-training”. The closest material it holds: Cost comparison of four approaches.")
     plan = PLAN.model_copy(update={"sub_questions": PLAN.sub_questions[3:]})
     out = outline(plan.question, plan, findings()[3:], EVIDENCE, language="en")
-    assert [s.id for s in out.sections] == ["open"]
-    body = write_section(out.sections[0], question=plan.question, plan=plan, evidence=EVIDENCE, language="en")
-    assert body.markdown == ("### Open questions\n\n- No evidence that addresses "
-                             "“What are the regulatory compliance risks of pre-training” was found.")
+    # The one sub-question is off topic, but the question as asked is answered by what was gathered:
+    # the report answers the question itself, and no cost sentence sits under the risks heading.
+    assert [s.id for s in out.sections] == ["summary", "s1"] and out.sections[1].title == _plain_q(plan.question)
+    body = write_section(out.sections[1], question=plan.question, plan=plan, evidence=EVIDENCE, language="en")
+    assert "0.2M-3M CNY" in body.markdown and "regulatory" not in body.markdown
+    off = PLAN.model_copy(update={"question": "What are the regulatory compliance risks of pre-training?",
+                                  "sub_questions": PLAN.sub_questions[3:]})
+    out = outline(off.question, off, findings()[3:], EVIDENCE, language="en")
+    assert [s.id for s in out.sections] == ["summary"]  # nothing to answer with: a short report that says so
+    body = write_section(out.sections[0], question=off.question, plan=off, evidence=EVIDENCE, language="en")
+    assert body.markdown.startswith("The knowledge base does not contain an answer to “What are the regulatory")
+
+
+def _plain_q(question: str) -> str:
+    return question.rstrip("?")
 
 
 def test_contradictions_and_gaps_section() -> None:
     _, sections = write_all(PLAN, findings(), "en")
     body = sections[-1].markdown
     assert "### Contradictions" in body and f"[ev:{DRAFT.id}][ev:{FINAL.id}]." in body
-    assert "### Open questions" in body and "- “What are the regulatory compliance risks" in body
+    assert "### Open questions" not in body  # q4 says in its own section that it is not in the knowledge base
 
 
 def test_chinese_report_has_chinese_headings_and_lead_ins() -> None:
     reflection, sections = write_all(PLAN_ZH, zh_findings(), "zh")
     out = outline(PLAN_ZH.question, PLAN_ZH, zh_findings(), EVIDENCE, language="zh", reflection=reflection)
-    assert [s.title for s in out.sections][0] == "摘要" and out.sections[-1].title == "矛盾与待解决问题"
+    assert [s.title for s in out.sections] == ["摘要", "微调的成本是多少，需要多少人", "各技术路线的成本基准"]
     assert f"微调的成本为500万至2000万元，需要5-10人[ev:{ZH.id}]。" in sections[1].markdown
-    assert f"对 approach_benchmarks 的数据仓库查询返回 4 行[ev:{BENCH.id}]。" in sections[2].markdown
-    assert "尚未得到充分回答" in sections[-1].markdown
+    assert sections[2].markdown.split("\n\n")[0].endswith(f"[ev:{BENCH.id}]。") and "行" not in sections[2].markdown
+    gone = Plan(question="预训练的合规风险是什么？", language="zh",
+                sub_questions=[SubQuestion(id="q1", question="Kubernetes 预训练的合规风险是什么？")])
+    found = [Finding(sub_question_id="q1", round=1, evidence_ids=[ZH.id])]
+    [summary] = outline(gone.question, gone, found, EVIDENCE, language="zh").sections
+    text = write_section(summary, question=gone.question, plan=gone, evidence=EVIDENCE, language="zh").markdown
+    assert text.startswith("知识库中没有")
     v = verify_sections(sections[:-1], EVIDENCE).verification
     assert v.uncited_sentences == 0 and v.flagged_claims == []
 

@@ -270,3 +270,28 @@ def test_cli_resume_writes_the_format_asked(cli_kb: Path, tmp_path: Path, capsys
     out = tmp_path / "again.txt"
     assert main(["--kb", str(cli_kb), "resume", run_id, "-q", "-o", str(out), "--format", "html"]) == 0
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def body_table_report() -> Report:
+    """The category result shown in full as a body table, the time series only cited."""
+    report = handmade_report()
+    table = "| department | budget_cny |\n| --- | --- |\n" + "\n".join(f"| {d} | {v} |" for d, v in CATEGORY_ROWS)
+    body = f"Customer Support has the largest budget, 1200000 [2].\n\n{table}\n\nMonthly spend rose, then fell [1]."
+    report.sections[1] = Section(id="s1", title="Budgets", markdown=body, order=1)
+    return report
+
+
+def test_sql_rows_shown_in_the_body_are_not_repeated_in_references() -> None:
+    from dossier.render import body_rows, render_markdown
+
+    report = body_table_report()
+    assert body_rows(report) == {"cat0000002": 3}
+    md = render_markdown(report)
+    refs = md[md.index("## References"):]
+    assert "SELECT department, budget_cny FROM budgets" in refs and "SQL on spend — 3 rows" in refs
+    assert "the rows are in the report body" in refs and md.count("| Legal | 800000 |") == 1
+    assert "| 2025-02-01 | 1500.5 |" in refs  # a result the body does not show keeps its rows
+    html = render_html(report)
+    listed = html[html.index('id="references"'):]
+    assert "Legal" not in listed and "1500.5" in listed and "the rows are in the report body" in listed
+    assert "Legal" in " ".join(Page(html).tips["#ref-2"])  # the tooltip keeps the rows

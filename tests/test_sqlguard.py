@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tools import sql_worker
 from tools.sqlguard import GuardedExecutor, SqlFailed, SqlRefused, SqlTimeout, check_sql
 from tools.warehouse import Warehouse
 
@@ -190,7 +191,7 @@ def test_row_cap_sets_truncated(db, guard):
 ])
 def test_runaway_query_interrupted_and_connection_reusable(guard, sql):
     started = time.monotonic()
-    with pytest.raises(SqlTimeout, match=r"query interrupted after 1\.0 s; add filters or aggregate"):
+    with pytest.raises(SqlTimeout, match=r"query stopped: exceeded the 1 s time limit; add filters or aggregate"):
         guard.execute(sql)
     assert time.monotonic() - started < guard.timeout_s + 1.0
     assert guard.execute("SELECT count(*) FROM sales").rows == [[6]]
@@ -224,20 +225,24 @@ def test_timestamptz_results_come_back_as_utc_text(guard):
     assert ordered.rows == [["2024-03-10 00:00:00+00"], ["2024-02-15 00:00:00+00"]]
 
 
-def test_connection_is_locked_down(guard):
-    guard.execute("SELECT 1")
-    con = guard._con  # second line of defence: even SQL that slipped past the check is contained
-    for sql, error in [
-        ("SET memory_limit = '64GB'", duckdb.InvalidInputException),
-        ("SET lock_configuration = false", duckdb.InvalidInputException),
-        ("SET enable_external_access = true", duckdb.InvalidInputException),
-        ("SET TimeZone = 'America/New_York'", duckdb.InvalidInputException),
-        ("SELECT * FROM read_text('/etc/hostname')", duckdb.PermissionException),
-        ("CREATE TABLE t AS SELECT 1", duckdb.InvalidInputException),
-        ("INSTALL sqlite", duckdb.Error),
-    ]:
-        with pytest.raises(error):
-            con.execute(sql)
+def test_connection_is_locked_down(db, guard):
+    # Second line of defence: even SQL that slipped past the check is contained. The worker
+    # process opens its connection with this very function.
+    con = sql_worker.connect(str(db), memory_limit=guard.memory_limit, threads=guard.threads)
+    try:
+        for sql, error in [
+            ("SET memory_limit = '64GB'", duckdb.InvalidInputException),
+            ("SET lock_configuration = false", duckdb.InvalidInputException),
+            ("SET enable_external_access = true", duckdb.InvalidInputException),
+            ("SET TimeZone = 'America/New_York'", duckdb.InvalidInputException),
+            ("SELECT * FROM read_text('/etc/hostname')", duckdb.PermissionException),
+            ("CREATE TABLE t AS SELECT 1", duckdb.InvalidInputException),
+            ("INSTALL sqlite", duckdb.Error),
+        ]:
+            with pytest.raises(error):
+                con.execute(sql)
+    finally:
+        con.close()
     assert guard.execute("SELECT count(*) FROM customers").rows == [[3]]
 
 

@@ -44,10 +44,40 @@ class KBSettings(BaseSettings):
     search_candidates: int = Field(50, ge=1, le=1000, description="Candidates per side before fusion.")
     search_mode: Literal["hybrid", "vector", "text"] = Field("hybrid", description="Default search mode.")
     rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal-rank-fusion constant.")
+    version_retention_s: float = Field(
+        600.0, ge=0, le=30 * 86400,
+        description="After an ingest, LanceDB versions older than this are deleted so a prune frees disk; "
+        "a search pins its version for milliseconds, so minutes keep every running reader safe.")
     ann_index_threshold: int = Field(
         50_000, ge=1000, description="Build an IVF_HNSW_SQ vector index once the corpus has this many chunks."
     )
     max_file_mb: float = Field(64.0, gt=0, le=4096, description="Documents larger than this are skipped.")
+    # Table imports (csv, tsv, parquet, json, xlsx, sqlite): every import is bounded by these; a table
+    # past any of them is skipped with a one-line reason naming the setting, and the ingest goes on.
+    max_table_mb: float = Field(
+        512.0, gt=0, le=65536,
+        description="Table files larger than this are skipped; also caps the text and blob bytes read "
+        "out of a workbook or SQLite file.",
+    )
+    max_table_unpacked_mb: float = Field(
+        512.0, gt=0, le=65536,
+        description="An .xlsx whose parts inflate past this is skipped (zip-bomb guard, counted while "
+        "inflating, not taken from the zip header).",
+    )
+    max_table_rows: int = Field(20_000_000, ge=1, le=2_000_000_000, description="Rows one table may have.")
+    max_table_columns: int = Field(1000, ge=1, le=100_000, description="Columns one table may have.")
+    max_table_cells: int = Field(
+        50_000_000, ge=1, le=10_000_000_000, description="Rows x columns one table may have."
+    )
+    max_table_value_mb: float = Field(
+        16.0, gt=0, le=1024, description="Largest single text or blob value read from a SQLite file."
+    )
+    table_import_timeout_s: float = Field(
+        120.0, gt=0, le=86_400, description="Seconds one table file may take to import (read, check, describe)."
+    )
+    table_memory_limit: str = Field(
+        "1GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$", description="DuckDB memory cap while importing tables."
+    )
     sql_row_limit: int = Field(200, ge=1, le=100_000, description="Rows a SQL query may return.")
     sql_timeout_s: float = Field(10.0, gt=0, le=600, description="Seconds before a SQL query is interrupted.")
     sql_memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$", description="DuckDB memory cap.")

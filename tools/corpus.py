@@ -238,6 +238,15 @@ class Corpus:
         counts = pc.value_counts(column).to_pylist() if total else []
         return {c["values"]: c["counts"] / total for c in counts}
 
+    async def indexes_current(self) -> bool:
+        """True when the chunks table has its full-text index over every row: an ingest that changed
+        nothing then leaves the table (and its version, which runs record) as it was."""
+        table = await self._table(CHUNKS)
+        if table is None:
+            return True
+        indices = await table.list_indices()
+        return any(i.index_type == "FTS" for i in indices) and all(i.num_unindexed_rows == 0 for i in indices)
+
     async def refresh_indexes(self) -> None:
         """Fold recent writes into the indexes; call after an ingest batch, not per chunk.
 
@@ -251,10 +260,13 @@ class Corpus:
             await table.create_index(column, config=config, replace=True)
             if await self._needs_ann(table):
                 await table.create_index("vector", config=HnswSq(distance_type="cosine"), replace=True)
-            await table.optimize()
+            await table.optimize(cleanup_older_than=self._retention())
         docs = await self._table(DOCUMENTS)
         if docs is not None:
-            await docs.optimize()
+            await docs.optimize(cleanup_older_than=self._retention())
+
+    def _retention(self) -> timedelta:
+        return timedelta(seconds=self.settings.version_retention_s)
 
     async def _needs_ann(self, table: Any) -> bool:
         if await table.count_rows() < self.settings.ann_index_threshold:

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
 
+from tools.glossary import is_glossary_name
+from tools.confined import LEAVES_ROOT, leaves_root, real_root
 from tools.parsing import DOC_SUFFIXES
 from tools.warehouse import TABLE_SUFFIXES
 
-FileKind = Literal["document", "table", "sidecar", "unsupported"]
+FileKind = Literal["document", "table", "sidecar", "glossary", "unsupported"]
 SIDECAR_SUFFIX = ".meta.yaml"
 
 
@@ -24,6 +26,7 @@ class FoundFile:
     path: Path
     source: str
     kind: FileKind
+    root: str | None = None  # real path of the folder reads must stay inside (tools.confined)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ def classify(path: Path) -> FileKind:
     name = path.name.lower()
     if name.endswith(SIDECAR_SUFFIX) or name.endswith(".meta.yml"):
         return "sidecar"
+    if is_glossary_name(name):  # the organisation's terms (tools/glossary.py), not a table or document
+        return "glossary"
     suffix = path.suffix.lower()
     if suffix in DOC_SUFFIXES:
         return "document"
@@ -69,11 +74,12 @@ def _discover(roots: list[Path]) -> Iterator[FoundFile | Problem]:
         elif root.is_dir():
             yield from _walk(root)
         else:
-            yield _named(FoundFile(root, root.name, classify(root)))
+            yield _named(FoundFile(root, root.name, classify(root), real_root(root)))
 
 
 def _walk(root: Path) -> Iterator[FoundFile | Problem]:
     prefix = root_prefix(root)
+    real = real_root(root)
     # followlinks=False: a symlinked folder is never entered, so symlink loops cannot recurse.
     for folder, dirs, files in os.walk(root, followlinks=False, onerror=None):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -84,16 +90,18 @@ def _walk(root: Path) -> Iterator[FoundFile | Problem]:
         for name in sorted(files):
             if name.startswith("."):
                 continue
-            yield _found(prefix, root, base / name)
+            yield _found(prefix, root, base / name, real)
 
 
-def _found(prefix: str, root: Path, path: Path) -> FoundFile | Problem:
+def _found(prefix: str, root: Path, path: Path, real: str) -> FoundFile | Problem:
     source = _source(prefix, root, path)
     if path.is_symlink() and not path.exists():
         return _named(Problem(source, "broken or looping symlink"))
+    if leaves_root(path, real):  # one link policy for documents, tables and sidecars
+        return _named(Problem(source, LEAVES_ROOT))
     if not path.is_file():
         return _named(Problem(source, "not a regular file"))
-    return _named(FoundFile(path, source, classify(path)))
+    return _named(FoundFile(path, source, classify(path), real))
 
 
 def _named(item: FoundFile | Problem) -> FoundFile | Problem:

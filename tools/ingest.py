@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import stat as stat_mode
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from tools.chunking import chunk_document, content_hash, make_doc_id
+from tools.confined import ConfinedReadError, open_confined
 from tools.config import KBSettings
 from tools.corpus import Corpus
 from tools.discover import FoundFile, Problem, discover, root_prefix, sidecar_for
@@ -67,7 +66,8 @@ class Ingestor:
         await self._process(found, manifest, table_hashes, seen, summary)
         if prune:
             await self._prune(paths, manifest, table_hashes, seen, summary)
-        await self.corpus.refresh_indexes()
+        if summary.chunks_added or summary.chunks_deleted or not await self.corpus.indexes_current():
+            await self.corpus.refresh_indexes()
         await asyncio.to_thread(self.warehouse.close)
         self._end()
         summary.seconds = round(time.perf_counter() - started, 3)
@@ -128,7 +128,7 @@ class Ingestor:
         max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
         if stat.st_size > max_bytes:
             raise ParseError(f"file larger than {self.settings.max_file_mb:g} MB limit")
-        data = read_regular(item.path, max_bytes + 1)  # one byte over: parse_bytes names the limit
+        data = read_regular(item.path, max_bytes + 1, root=item.root)  # one over: parse_bytes names the limit
         digest = content_hash(data)
         if previous and previous.content_hash == digest:
             return None
@@ -171,12 +171,12 @@ class Ingestor:
 
     async def _handle_table(self, item: FoundFile, previous_hash: str | None, summary) -> str:
         try:
-            digest = await asyncio.to_thread(_table_hash, item.path)
+            digest = await asyncio.to_thread(_table_hash, item.path, item.root, self._max_table_bytes())
             if digest == previous_hash:
                 summary.tables_unchanged += 1
                 return "unchanged"
             await asyncio.to_thread(
-                self.warehouse.import_file, item.path, source=item.source, source_hash=digest
+                self.warehouse.import_file, item.path, source=item.source, source_hash=digest, root=item.root
             )
         except (TableImportError, ParseError, OSError) as exc:
             summary.skipped.append(SkippedFile(path=item.source, reason=_reason(exc)))
@@ -186,6 +186,9 @@ class Ingestor:
             return "new"
         summary.tables_changed += 1
         return "changed"
+
+    def _max_table_bytes(self) -> int:
+        return int(self.settings.max_table_mb * 2**20)
 
     async def _prune(self, paths, manifest, table_hashes, seen, summary) -> None:
         prefixes = [root_prefix(p) for p in paths if p.is_dir()]
@@ -216,23 +219,31 @@ class Ingestor:
             self.progress.end()
 
 
-def read_regular(path: Path, limit: int = -1) -> bytes:
-    """Read a file that must still be a regular file. The check is on the open descriptor, which
-    O_NONBLOCK opens at once even when the path became a FIFO after discovery: read_bytes() on
-    one blocked the whole ingest forever."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as handle:
-        if not stat_mode.S_ISREG(os.fstat(fd).st_mode):
-            raise ParseError("not a regular file (it changed during ingestion)")
+def read_regular(path: Path, limit: int = -1, *, root: str | None = None) -> bytes:
+    """Read a file that must still be a regular file inside ``root`` (tools.confined: checked on
+    the open descriptor, which O_NONBLOCK opens at once even when the path became a FIFO after
+    discovery: read_bytes() on one blocked the whole ingest forever)."""
+    with open_confined(path, root) as handle:
         return handle.read(limit)
 
 
-def _table_hash(path: Path) -> str:
-    """A table's version covers its sidecar too, so an edited description re-imports the table."""
-    digest = hashlib.sha256(read_regular(path))
+def _table_hash(path: Path, root: str | None, max_bytes: int) -> str:
+    """A table's version covers its sidecar too, so an edited description re-imports the table.
+    Streamed in blocks and stopped at the size limit: a table file is never held in memory here."""
+    digest = hashlib.sha256()
+    with open_confined(path, root) as handle:
+        read = 0
+        while block := handle.read(1 << 20):
+            read += len(block)
+            if read > max_bytes:
+                raise ConfinedReadError(f"table file larger than {max_bytes / 2**20:g} MB limit (max_table_mb)")
+            digest.update(block)
     sidecar = sidecar_for(path)
     if sidecar is not None:
-        digest.update(sidecar.read_bytes())
+        try:
+            digest.update(read_regular(sidecar, 1 << 20, root=root))
+        except ConfinedReadError as exc:
+            raise ConfinedReadError(f"sidecar {sidecar.name}: {exc}") from exc
     return digest.hexdigest()
 
 

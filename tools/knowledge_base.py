@@ -7,16 +7,20 @@ write path (ingest) and hands out read paths: hybrid search and guarded SQL.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from tools.config import KBSettings
-from tools.corpus import Corpus
+from tools.corpus import Corpus, KBMismatch
+from tools.discover import FoundFile, discover, root_prefix
 from tools.embeddings import Embedder, make_embedder
+from tools.glossary import GlossaryEntry, GlossaryStore, sync_glossaries
 from tools.ingest import IngestProgress, Ingestor
-from tools.models import Hit, IngestSummary, SearchMode, SqlResult, TableInfo
+from tools.models import Hit, IngestSummary, SearchMode, SkippedFile, SqlResult, TableInfo
 from tools.sqlguard import GuardedExecutor
+from tools.table_limits import TableLimits
 from tools.warehouse import Warehouse
 
 
@@ -45,15 +49,22 @@ class KnowledgeBase:
     @classmethod
     async def open(
         cls, path: str | Path | None = None, *, settings: KBSettings | None = None,
-        embedder: Embedder | None = None,
+        embedder: Embedder | None = None, tables_only: bool = False,
     ) -> "KnowledgeBase":
+        """``tables_only``: for SQL and the table catalog, which need no embeddings, so a corpus
+        built with another embedder or tokenizer does not stop them (search and ingest still say so)."""
         settings = settings or KBSettings()
         if path is not None:
             settings = settings.model_copy(update={"kb_dir": Path(path)})
         settings.kb_dir.mkdir(parents=True, exist_ok=True)
         embedder = embedder or make_embedder(settings)
-        corpus = await Corpus.open(settings.kb_dir, embedder=embedder, settings=settings)
-        warehouse = Warehouse(settings.kb_dir / "warehouse.duckdb")
+        try:
+            corpus = await Corpus.open(settings.kb_dir, embedder=embedder, settings=settings)
+        except KBMismatch as exc:
+            if not tables_only:
+                raise
+            corpus = _MismatchedCorpus(exc)
+        warehouse = Warehouse(settings.kb_dir / "warehouse.duckdb", TableLimits.from_settings(settings))
         return cls(settings, corpus, warehouse, embedder)
 
     async def ingest(
@@ -65,7 +76,20 @@ class KnowledgeBase:
         async with self._write_lock, self._sql_lock:
             await self._close_executor()
             ingestor = Ingestor(self.corpus, self.warehouse, self.embedder, self.settings, progress)
-            return await ingestor.run([Path(p) for p in paths], prune=prune)
+            summary = await ingestor.run([Path(p) for p in paths], prune=prune)
+            await asyncio.to_thread(self._ingest_glossaries, [Path(p) for p in paths], prune, summary)
+            return summary
+
+    def _ingest_glossaries(self, paths: list[Path], prune: bool, summary: IngestSummary) -> None:
+        """Glossary files (tools/glossary.py) found among the paths are stored as data, not indexed."""
+        found = [(f.path, f.source) for f in discover(paths) if isinstance(f, FoundFile) and f.kind == "glossary"]
+        prefixes = [root_prefix(p) for p in paths if p.is_dir()] if prune else None
+        update = sync_glossaries(self.path, found, prune_prefixes=prefixes)
+        summary.skipped += [SkippedFile(path=source, reason=reason) for source, reason in update.skipped]
+
+    async def glossary(self) -> list[GlossaryEntry]:
+        """The organisation's terms from the ingested glossary files, merged, in source order."""
+        return await asyncio.to_thread(lambda: GlossaryStore.load(self.path).entries())
 
     async def search(
         self, query: str, *, k: int | None = None, mode: SearchMode | None = None,
@@ -131,6 +155,23 @@ class KnowledgeBase:
 
     def _catalog_hash(self) -> str:
         try:
-            return self.warehouse.catalog_hash()
+            tables = self.warehouse.catalog_hash()
         finally:
             self.warehouse.close()
+        # The glossary steers planning and linking, so a changed glossary is a new knowledge-base state.
+        terms = GlossaryStore.load(self.path).digest()
+        return hashlib.sha256(f"{tables}:{terms}".encode()).hexdigest()[:16] if terms else tables
+
+
+class _MismatchedCorpus:
+    """Stands in for a corpus the configured embedder or tokenizer cannot use (``tables_only``):
+    whatever reaches for it gets the mismatch, with its advice."""
+
+    def __init__(self, error: KBMismatch):
+        self._error = error
+
+    def close(self) -> None:
+        """Nothing was opened."""
+
+    def __getattr__(self, name: str):
+        raise type(self._error)(str(self._error))

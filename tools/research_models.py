@@ -140,6 +140,7 @@ class Report(BaseModel):
     engine: str
     models: dict[str, str] = Field(default_factory=dict)
     failures: list[str] = Field(default_factory=list)  # LLM faults and fallbacks, in order
+    llm_notes: list[str] = Field(default_factory=list)  # per step: structured-output method, retries, re-asks (tallied)
     settings_hash: str
     kb_version: dict[str, Any] = Field(default_factory=dict)
     usage: Usage = Field(default_factory=Usage)

@@ -1,31 +1,51 @@
-"""Guarded SQL: the executor that runs a checked query (``tools.sqlcheck``) on a locked-down,
-read-only DuckDB connection: no external access, extensions neither installed nor auto-loaded,
-configuration locked, with row, time and memory limits. It is the second line of defence.
+"""Guarded SQL: the executor that runs a checked query (``tools.sqlcheck``) in a worker process
+(``tools.sql_worker``) whose limits hold for any statement.
+
+The parse-tree check is the first line of defence and runs here, before anything is sent. The
+second is the worker: a read-only, locked-down DuckDB connection (no external access, no
+extensions, configuration locked) with DuckDB's memory limit, threads and an interrupt at the time
+limit. The third is the process itself, for what DuckDB cannot stop (constant folding while it
+plans ignores both its memory limit and interrupts): this side kills the worker at the time limit
+plus ``KILL_GRACE_S``, or as soon as it holds more than ``rss_cap`` bytes, reports a clean
+``SqlTimeout`` / ``SqlFailed``, and starts a fresh worker on the next query.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
+import json
+import os
+import re
+import select
+import subprocess
+import sys
 import threading
 import time
-from contextlib import suppress
-from decimal import Decimal
+import weakref
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from tools.models import SqlResult
+from tools.sql_worker import HEADER, MAX_REPLY_BYTES, encode_frame
 # The check's names are re-exported: callers import the guard as one module.
 from tools.sqlcheck import (INTERNAL_PREFIX, MAX_SQL_CHARS, SqlFailed, SqlRefused, SqlTimeout,  # noqa: F401
                             _first_line, check_sql, is_reserved_table_name)
 
+KILL_GRACE_S = 0.5  # after the worker's own interrupt: time for it to answer before it is killed
+POLL_S = 0.02  # how often the worker's memory is read while a query runs
+START_TIMEOUT_S = 60.0  # a cold start on a loaded machine; not counted against the query
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+          "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
+_ROOT = str(Path(__file__).resolve().parent.parent)  # where the ``tools`` package lives
+
 
 class GuardedExecutor:
-    """Runs checked queries on one read-only connection with row, time and memory limits.
+    """Runs checked queries with row, time and memory limits in one long-lived worker process.
 
-    Calls are serialised by a lock, so it is safe to call from worker threads one at a time.
+    Concurrency: one worker per executor and a lock around it, so calls from several threads
+    (``asyncio.to_thread``) queue and run one at a time; ``KnowledgeBase.sql`` already runs one
+    query at a time per knowledge base, so a pool would only hold more memory. The worker starts
+    on the first query (about 0.2 s) and is reused; ``close()`` ends it (so do garbage collection
+    and interpreter exit), and it ends by itself when this process dies.
     """
 
     def __init__(self, db_path: Path, *, allowed_tables: set[str], row_limit: int, timeout_s: float,
@@ -36,143 +56,190 @@ class GuardedExecutor:
         self.timeout_s = timeout_s
         self.memory_limit = memory_limit
         self.threads = threads
-        self._con: duckdb.DuckDBPyConnection | None = None
+        limit = memory_bytes(memory_limit)
+        # DuckDB keeps its buffers under memory_limit; the interpreter, the rows being converted
+        # and allocations outside the buffer manager need room on top.
+        self.rss_cap = limit + max(limit // 2, 256 * 2**20)
+        self._address_space_extra = 2 * limit + 512 * 2**20
+        self._worker: _Worker | None = None
         self._lock = threading.Lock()
 
     def execute(self, sql: str) -> SqlResult:
         tables = check_sql(sql, allowed_tables=self.allowed_tables)
         with self._lock:
-            con = self._connect()
-            started = time.perf_counter()
-            columns, rows = self._run(con, sql)
-            elapsed = (time.perf_counter() - started) * 1000
-        truncated = len(rows) > self.row_limit
-        rows = [[_jsonable(v) for v in row] for row in rows[: self.row_limit]]
-        return SqlResult(sql=sql, columns=columns, rows=rows, row_count=len(rows), truncated=truncated,
-                         tables=tables, elapsed_ms=round(elapsed, 3))
+            reply = self._ask({"sql": sql, "row_limit": self.row_limit, "timeout_s": self.timeout_s})
+        if not reply["ok"]:
+            raise self._error(reply)
+        rows = reply["rows"]
+        return SqlResult(sql=sql, columns=reply["columns"], rows=rows, row_count=len(rows),
+                         truncated=reply["truncated"], tables=tables, elapsed_ms=reply["elapsed_ms"])
 
     def close(self) -> None:
         with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+            if self._worker is not None:
+                self._worker.stop()
+                self._worker = None
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
-            config = {"enable_external_access": False, "autoinstall_known_extensions": False,
-                      "autoload_known_extensions": False, "allow_community_extensions": False,
-                      "memory_limit": self.memory_limit, "threads": self.threads}
-            # No warehouse yet (nothing imported): an empty in-memory database answers the same way.
-            target = str(self.db_path) if self.db_path.exists() else ":memory:"
-            con = duckdb.connect(target, read_only=target != ":memory:", config=config)
-            try:
-                _lock_configuration(con)
-            except BaseException:
-                con.close()
-                raise
-            self._con = con
-        return self._con
+    @property
+    def worker_pid(self) -> int | None:
+        """The running worker's process id (None before the first query and after a kill)."""
+        worker = self._worker
+        return worker.pid if worker is not None and worker.alive() else None
 
-    def _run(self, con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
-        watchdog = _Watchdog(con, self.timeout_s)
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self._worker is not None and not self._worker.alive():
+            self._worker.stop()  # died between queries (killed from outside): start afresh
+            self._worker = None
+        if self._worker is None:
+            self._worker = _Worker.start({
+                "db_path": str(self.db_path), "memory_limit": self.memory_limit, "threads": self.threads,
+                "address_space_extra": self._address_space_extra})
         try:
-            con.execute(sql)
-            description = con.description or []
-            if any(_ZONED in str(d[1]) for d in description):
-                con.abort()
-                con.execute(_zoned_as_text(sql, description))
-            # One row past the cap tells us whether the result was truncated.
-            return [d[0] for d in description], con.fetchmany(self.row_limit + 1)
-        except duckdb.Error as exc:
-            if watchdog.fired or isinstance(exc, duckdb.InterruptException):
-                raise SqlTimeout(f"query interrupted after {self.timeout_s:.1f} s; "
-                                 "add filters or aggregate") from None
-            raise SqlFailed(_failure_text(exc)) from None
-        finally:
-            watchdog.stop()
-            with suppress(duckdb.Error):
-                # A half-fetched execute() result blocks other work on the connection. Interrupt
-                # first: abort() alone waited up to 17 s for the workers of a streaming endless
-                # recursive CTE; an interrupt with no query running is a no-op.
-                con.interrupt()
-                con.abort()
+            return self._worker.ask(request, deadline_s=self.timeout_s + KILL_GRACE_S, rss_cap=self.rss_cap)
+        except _Stopped as stopped:
+            self._worker = None  # killed or dead; the next query starts a fresh one
+            return {"ok": False, "kind": stopped.kind, "message": stopped.detail}
+
+    def _error(self, reply: dict[str, Any]) -> Exception:
+        kind, message = reply.get("kind"), str(reply.get("message", ""))
+        if kind == "timeout":
+            return SqlTimeout(f"query stopped: exceeded the {self.timeout_s:g} s time limit; "
+                              "add filters or aggregate first")
+        if kind == "memory":
+            return SqlFailed(f"query stopped: exceeded the {_shown(self.memory_limit)} memory limit; "
+                             "add filters or aggregate first")
+        if kind == "died":
+            return SqlFailed(f"query stopped: the SQL process ended ({message}), at its memory or CPU "
+                             f"limit ({_shown(self.memory_limit)}, {self.timeout_s:g} s); "
+                             "add filters or aggregate first")
+        return SqlFailed(message)
 
 
-_ZONED = "TIMESTAMP WITH TIME ZONE"
+def memory_bytes(text: str) -> int:
+    """DuckDB's reading of a memory setting: '1GB' is 10^9 bytes, '1GiB' 2^30."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?)B\s*", text.upper())
+    if match is None:
+        raise ValueError(f"not a memory size: {text!r} (expected e.g. 512MB or 1GB)")
+    return int(float(match[1]) * _UNITS[match[2]])
 
 
-def _zoned_as_text(sql: str, description: list[tuple]) -> str:
-    """The query again with TIMESTAMPTZ columns as text: duckdb turns them into Python values
-    through pytz, which is not installed. Positional refs survive duplicate column names."""
-    columns = ", ".join(
-        (f"CAST(#{i} AS VARCHAR)" if _ZONED in str(d[1]) else f"#{i}") + " AS " + _quote(d[0])
-        for i, d in enumerate(description, start=1)
-    )
-    code = [pos for pos, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
-    end = len(sql)
-    while code and sql[code[-1]] == ";":  # a subquery may not end in ';'
-        end = code.pop()
-    return f"SELECT {columns} FROM (\n{sql[:end]}\n) AS _dossier_result"
+def _shown(limit: str) -> str:
+    return re.sub(r"(\d)\s*([KMGT]?i?B)$", r"\1 \2", limit.strip())
 
 
-def _lock_configuration(con: duckdb.DuckDBPyConnection) -> None:
-    # Connections to one file in one process share a DuckDB instance: a second executor finds
-    # the configuration already locked, and then even SET lock_configuration is refused.
-    if not con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
-        con.execute("SET GLOBAL TimeZone = 'UTC'")  # results independent of the host's zone
-        con.execute("SET lock_configuration = true")  # one-way: queries cannot SET/RESET limits
+class _Stopped(Exception):
+    """The worker is gone (killed here, or dead): ``kind`` is timeout, memory, died or failed."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        super().__init__(kind, detail)
+        self.kind, self.detail = kind, detail
 
 
-class _Watchdog:
-    """Interrupts the connection after ``timeout_s`` unless stopped first; the lock keeps a late
-    timer from interrupting a later query."""
+class _Worker:
+    """One ``tools.sql_worker`` process and the pipes to it."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, timeout_s: float):
-        self._con = con
-        self._lock = threading.Lock()
-        self._active = True
-        self.fired = False
-        self._timer = threading.Timer(timeout_s, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
+    def __init__(self, proc: subprocess.Popen):
+        self._proc = proc
+        self.pid = proc.pid
+        self._finalizer = weakref.finalize(self, _reap, proc)  # no orphan if close() is never called
 
-    def _fire(self) -> None:
-        with self._lock:
-            if self._active:
-                self.fired = True
-                self._con.interrupt()
+    @classmethod
+    def start(cls, setup: dict[str, Any]) -> _Worker:
+        code = f"import sys; sys.path.insert(0, {_ROOT!r}); from tools.sql_worker import main; main()"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, start_new_session=True,  # Ctrl-C goes to the parent only
+        )
+        worker = cls(proc)
+        try:
+            ready = worker.ask(setup, deadline_s=START_TIMEOUT_S, rss_cap=None)
+        except _Stopped as stopped:
+            raise SqlFailed(f"the SQL worker did not start ({stopped.kind} {stopped.detail})".strip()) from None
+        if not ready.get("ok"):
+            worker.stop()
+            raise SqlFailed(str(ready.get("message", "the SQL worker did not start")))
+        return worker
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def ask(self, request: dict[str, Any], *, deadline_s: float, rss_cap: int | None) -> dict[str, Any]:
+        """Send one request and wait for its reply; past the deadline or the memory cap, kill."""
+        try:
+            self._proc.stdin.write(encode_frame(request))
+            self._proc.stdin.flush()
+        except OSError:  # the worker is gone
+            raise self._dead() from None
+        end = time.monotonic() + deadline_s
+        fd = self._proc.stdout.fileno()
+        poller = select.poll()  # not select(): the knowledge base may hold more than 1,024 fds
+        poller.register(fd, select.POLLIN)
+        buffer = bytearray()
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise _Stopped("timeout")
+            if poller.poll(min(left, POLL_S) * 1000):
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    raise self._dead()
+                buffer += chunk
+                if (reply := self._complete(buffer)) is not None:
+                    return reply
+            if rss_cap is not None and _rss(self.pid) > rss_cap:
+                self.kill()
+                raise _Stopped("memory")
+
+    def _complete(self, buffer: bytearray) -> dict[str, Any] | None:
+        if len(buffer) < HEADER.size:
+            return None
+        size = HEADER.unpack_from(buffer)[0]
+        if size > MAX_REPLY_BYTES + 2**20:  # the worker caps its replies; this one is not sane
+            self.kill()
+            raise _Stopped("failed", f"the SQL worker sent a {size:,}-byte reply")
+        if len(buffer) < HEADER.size + size:
+            return None
+        return json.loads(bytes(buffer[HEADER.size: HEADER.size + size]))
+
+    def _dead(self) -> _Stopped:
+        code = self._proc.wait()
+        self.stop()
+        how = f"signal {-code}" if code < 0 else f"exit code {code}"
+        return _Stopped("died", how)
+
+    def kill(self) -> None:
+        _reap(self._proc)
+        self._finalizer.detach()
 
     def stop(self) -> None:
-        with self._lock:
-            self._active = False
-        self._timer.cancel()
+        """Close its stdin (the worker exits on end of input); kill it if it does not."""
+        try:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+def _reap(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()  # reaped, so its memory and its lock on the warehouse file are released
+    for pipe in (proc.stdin, proc.stdout):
+        try:
+            pipe.close()
+        except OSError:
+            pass
 
 
-def _failure_text(exc: duckdb.Error) -> str:
-    text = str(exc).strip()
-    if isinstance(exc, duckdb.OutOfMemoryException):
-        return f"query ran out of memory; add filters or aggregate first ({_first_line(exc)})"
-    return text if len(text) <= 800 else text[:800] + " …"
+def _rss(pid: int) -> int:
+    """Resident bytes of ``pid`` (0 where /proc is missing: the address-space cap still holds)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
-def _jsonable(value: Any) -> Any:
-    """DuckDB's Python values as JSON-friendly ones: dates as ISO text, Decimal as float, …"""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (dt.date, dt.time)):  # datetime is a date
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return str(value)  # timedelta, UUID, …
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

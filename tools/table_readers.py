@@ -8,33 +8,45 @@ openpyxl and SQLite files with Python's ``sqlite3``. Both hand back ``{label: py
 from __future__ import annotations
 
 import codecs
-import datetime as dt
+import datetime
 import sqlite3
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable
 
 import pyarrow as pa
 import yaml
 
+from tools.confined import ConfinedReadError, open_confined
+from tools.table_columns import RowColumns, as_text, present
+from tools.table_limits import MB, Deadline, TableImportError, TableLimits
+from tools.zipguard import ZipBomb, check_inflation
+
+__all__ = ["TableImportError", "read_sidecar", "read_sqlite", "read_xlsx", "sidecar_meta", "unique_names"]
+
 SIDECAR_SUFFIXES = (".meta.yaml", ".meta.yml")
-_BATCH = 10_000
+MAX_SIDECAR_BYTES = 1 * MB  # a description file, never data: bigger is refused, not parsed
+_BATCH = 1_000  # SQLite rows fetched per step
+XLSX_MAX_ROWS = 1_048_576  # the format's own limit: a sheet with more is hand-made, not from Excel
 
 
-class TableImportError(Exception):
-    """A table file could not be imported; ``str(exc)`` is a one-line reason."""
-
-
-def read_xlsx(path: Path) -> dict[str, pa.Table]:
-    """Every sheet with at least one data row; the first non-empty row is the header."""
+def read_xlsx(handle: BinaryIO, limits: TableLimits, deadline: Deadline) -> dict[str, pa.Table]:
+    """Every sheet with at least one data row; the first non-empty row is the header. The workbook's
+    parts are inflated once under ``max_table_unpacked_mb`` first (a zip bomb stops there), then
+    rows stream in under the row, column, cell, byte and time limits."""
     import openpyxl  # heavy import, only needed for workbooks
 
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        check_inflation(handle, max_bytes=limits.max_unpacked_bytes, what=".xlsx", deadline=deadline.end)
+        handle.seek(0)
+        book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+    except ZipBomb as exc:
+        raise TableImportError(f"{exc} (max_table_unpacked_mb)") from exc
     except Exception as exc:  # openpyxl raises zipfile, KeyError, XML errors… for damaged files
         raise TableImportError(f"not a readable xlsx workbook: {_one_line(exc)}") from exc
     try:
-        sheets = {ws.title: _sheet_table(ws.iter_rows(values_only=True)) for ws in book.worksheets}
+        sheets = {ws.title: _sheet_table(ws, limits, deadline) for ws in book.worksheets}
+    except TableImportError:
+        raise
     except Exception as exc:
         raise TableImportError(f"xlsx workbook could not be read: {_one_line(exc)}") from exc
     finally:
@@ -42,30 +54,66 @@ def read_xlsx(path: Path) -> dict[str, pa.Table]:
     return {title: table for title, table in sheets.items() if table is not None}
 
 
-def _sheet_table(rows: Iterable[tuple[Any, ...]]) -> pa.Table | None:
-    non_empty = [row for row in rows if any(_present(v) for v in row)]
-    if len(non_empty) < 2:
+def _sheet_table(ws: Any, limits: TableLimits, deadline: Deadline) -> pa.Table | None:
+    # The <dimension> tag is a claim (a bomb says A1:XFD1048576): rows come as written instead.
+    ws.reset_dimensions()
+    header: tuple[Any, ...] | None = None
+    body = RowColumns(limits, deadline)
+    for scanned, row in enumerate(ws.iter_rows(values_only=True)):
+        if scanned % 1000 == 0:
+            deadline.check()
+        row = _trim(row)  # trailing empty (formatted-only) cells are not columns
+        if not row:
+            continue
+        if header is None:
+            limits.check_columns(len(row))
+            header = row
+        else:
+            body.add(row)
+            if body.rows >= XLSX_MAX_ROWS:  # header + this many is past what the format can hold
+                raise TableImportError(f"sheet {ws.title!r} has more rows than an xlsx sheet can hold (1,048,576)")
+    if header is None or body.rows == 0:
         return None
-    width = max(len(row) for row in non_empty)
-    padded = [tuple(row) + (None,) * (width - len(row)) for row in non_empty]
-    header, body = padded[0], padded[1:]
+    width = max(len(header), body.width)
+    header = header + (None,) * (width - len(header))
+    columns = body.columns(width)
     # Columns with neither a header nor a value are formatting leftovers, not data.
-    keep = [i for i in range(width) if _present(header[i]) or any(_present(r[i]) for r in body)]
+    keep = [i for i in range(width) if present(header[i]) or columns[i].null_count < len(columns[i])]
     names = unique_names([header[i] for i in keep])
-    return arrow_table(names, [[r[i] for r in body] for i in keep])
+    return pa.table({name: columns[i] for name, i in zip(names, keep)})
 
 
-def read_sqlite(path: Path) -> dict[str, pa.Table]:
-    """Every ordinary table (not sqlite_* internals, virtual tables or their shadow tables)."""
-    uri = path.resolve().as_uri() + "?mode=ro"
+def _trim(row: Iterable[Any]) -> tuple[Any, ...]:
+    values = tuple(row)
+    end = len(values)
+    while end and not present(values[end - 1]):
+        end -= 1
+    return values[:end] if any(present(v) for v in values[:end]) else ()
+
+
+def read_sqlite(path: str, limits: TableLimits, deadline: Deadline) -> dict[str, pa.Table]:
+    """Every ordinary table (not sqlite_* internals, virtual tables or their shadow tables).
+    ``path`` names the already opened, checked file (tools.confined.literal_path). Each value is
+    capped by SQLite itself (SQLITE_LIMIT_LENGTH), so a generated ``zeroblob(900000000)`` fails
+    at once; sizes are summed with length() before any row is materialised."""
+    uri = Path(path).as_uri() + "?mode=ro&immutable=1"
     try:
         con = sqlite3.connect(uri, uri=True)
     except sqlite3.Error as exc:
         raise TableImportError(f"not a readable SQLite database: {_one_line(exc)}") from exc
+    con.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.max_value_bytes)
+    con.set_progress_handler(lambda: 1 if deadline.expired() else 0, 10_000)
     # Invalid UTF-8 in a TEXT cell should not sink the whole file.
     con.text_factory = lambda raw: raw.decode("utf-8", "replace")
     try:
-        return {name: _sqlite_table(con, name) for name in _sqlite_tables(con)}
+        return {name: _sqlite_table(con, name, limits, deadline) for name in _sqlite_tables(con)}
+    except sqlite3.DataError as exc:  # "string or blob too big"
+        raise TableImportError(
+            f"a value larger than {limits.max_value_bytes / MB:g} MB (max_table_value_mb)") from exc
+    except sqlite3.OperationalError as exc:
+        if deadline.expired():
+            raise deadline.error() from exc
+        raise TableImportError(f"not a readable SQLite database: {_one_line(exc)}") from exc
     except sqlite3.Error as exc:
         raise TableImportError(f"not a readable SQLite database: {_one_line(exc)}") from exc
     finally:
@@ -80,82 +128,28 @@ def _sqlite_tables(con: sqlite3.Connection) -> list[str]:
     return [name for (name,) in rows]
 
 
-def _sqlite_table(con: sqlite3.Connection, name: str) -> pa.Table:
-    quoted = '"' + name.replace('"', '""') + '"'
-    cursor = con.execute(f"SELECT * FROM {quoted}")
-    names = unique_names([d[0] for d in cursor.description])
-    columns: list[list[Any]] = [[] for _ in names]
+def _sqlite_table(con: sqlite3.Connection, name: str, limits: TableLimits, deadline: Deadline) -> pa.Table:
+    table = _sql_quote(name)
+    raw_names = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    limits.check_columns(len(raw_names))
+    (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    limits.check_rows(rows, len(raw_names))
+    if rows:
+        # Generated columns count too: length() of each value, one at a time, before reading rows.
+        sizes = " + ".join(f"total(length({_sql_quote(c)}))" for c in raw_names)
+        (size,) = con.execute(f"SELECT {sizes} FROM {table}").fetchone()
+        limits.check_bytes(int(size or 0), f"data in table {name}")
+    body = RowColumns(limits, deadline)
+    cursor = con.execute(f"SELECT * FROM {table}")
     while batch := cursor.fetchmany(_BATCH):
         for row in batch:
-            for column, value in zip(columns, row):
-                column.append(value)
-    return arrow_table(names, columns)
+            body.add(row)
+    names = unique_names(raw_names)
+    return pa.table(dict(zip(names, body.columns(len(names)))))
 
 
-def arrow_table(names: list[str], columns: list[list[Any]]) -> pa.Table:
-    return pa.table({name: column_array(values) for name, values in zip(names, columns)})
-
-
-def column_array(values: list[Any]) -> pa.Array:
-    """One Arrow type per column from Python cell values; mixed columns fall back to text."""
-    kinds = {_kind(v) for v in values if v is not None}
-    if kinds == {"datetime"} and all(v is None or v == _midnight(v) for v in values):
-        return pa.array([None if v is None else v.date() for v in values], pa.date32())
-    arrow_type = _ARROW_TYPES.get(frozenset(kinds))
-    if arrow_type is not None:
-        try:
-            return pa.array(values, arrow_type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            pass  # e.g. an integer beyond int64: keep it exact as text
-    return pa.array([None if v is None else _text(v) for v in values], pa.string())
-
-
-_ARROW_TYPES: dict[frozenset[str], pa.DataType] = {
-    frozenset(): pa.string(),
-    frozenset({"bool"}): pa.bool_(),
-    frozenset({"int"}): pa.int64(),
-    frozenset({"float"}): pa.float64(),
-    frozenset({"int", "float"}): pa.float64(),
-    frozenset({"datetime"}): pa.timestamp("us"),
-    frozenset({"date"}): pa.date32(),
-    frozenset({"time"}): pa.time64("us"),
-    frozenset({"bytes"}): pa.binary(),
-    frozenset({"text"}): pa.string(),
-}
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):  # before int: bool is an int subclass
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, (float, Decimal)):
-        return "float"
-    if isinstance(value, dt.datetime):  # before date: datetime is a date subclass
-        return "datetime"
-    if isinstance(value, dt.date):
-        return "date"
-    if isinstance(value, dt.time):
-        return "time"
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return "bytes"
-    return "text" if isinstance(value, str) else "other"
-
-
-def _midnight(value: dt.datetime) -> dt.datetime:
-    return value.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    return str(value)
-
-
-def _present(value: Any) -> bool:
-    return value is not None and not (isinstance(value, str) and not value.strip())
+def _sql_quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def unique_names(raw: list[Any]) -> list[str]:
@@ -163,7 +157,7 @@ def unique_names(raw: list[Any]) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for index, cell in enumerate(raw, start=1):
-        base = _text(cell).strip() if _present(cell) else f"column{index}"
+        base = as_text(cell).strip() if present(cell) else f"column{index}"
         name, n = base, 1
         while name.lower() in seen:  # DuckDB column names are case-insensitive
             n += 1
@@ -210,13 +204,23 @@ def find_sidecar(path: Path) -> Path | None:
     return None
 
 
-def read_sidecar(path: Path) -> dict[str, Any]:
-    """The sidecar's mapping (``description``, ``columns``, optional ``tables``), or {} without one."""
+def read_sidecar(path: Path, root: str | None = None) -> dict[str, Any]:
+    """The sidecar's mapping (``description``, ``columns``, optional ``tables``), or {} without one.
+    Read under the same link policy as the table (tools.confined): one leaving ``root`` is refused."""
     sidecar = find_sidecar(path)
     if sidecar is None:
         return {}
     try:
-        data = yaml.safe_load(sidecar.read_text(encoding="utf-8")) or {}
+        with open_confined(sidecar, root) as handle:
+            raw = handle.read(MAX_SIDECAR_BYTES + 1)
+    except ConfinedReadError as exc:
+        raise TableImportError(f"sidecar {sidecar.name}: {exc}") from exc
+    except OSError as exc:
+        raise TableImportError(f"sidecar {sidecar.name} could not be read: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_SIDECAR_BYTES:
+        raise TableImportError(f"sidecar {sidecar.name} is larger than {MAX_SIDECAR_BYTES // MB} MB")
+    try:
+        data = yaml.safe_load(raw.decode("utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise TableImportError(f"sidecar {sidecar.name} is not valid YAML: {_one_line(exc)}") from exc
     if not isinstance(data, dict):
@@ -233,7 +237,7 @@ def sidecar_meta(sidecar: dict[str, Any], label: str | None, name: str) -> dict[
         raise TableImportError(f"sidecar entry tables.{label or name} must be a mapping")
     columns = {**_notes(sidecar.get("columns")), **_notes(specific.get("columns"))}
     description = specific.get("description", sidecar.get("description", ""))
-    return {"description": str(description or "").strip(), "columns": columns}
+    return {"description": _scalar(description, "description"), "columns": columns}
 
 
 def _notes(value: Any) -> dict[str, str]:
@@ -241,7 +245,16 @@ def _notes(value: Any) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise TableImportError("sidecar 'columns' must map column names to descriptions")
-    return {str(k).lower(): str(v or "").strip() for k, v in value.items()}  # columns match case-blind
+    return {_scalar(k, "column name").lower(): _scalar(v, f"columns.{k}") for k, v in value.items()}  # case-blind
+
+
+def _scalar(value: Any, where: str) -> str:
+    """Text only: str() of a YAML alias bomb (lists nested through anchors) would never end."""
+    if value is None:
+        return ""
+    if not isinstance(value, (str, int, float, bool, datetime.date)):
+        raise TableImportError(f"sidecar {where} must be text, not a list or mapping")
+    return str(value).strip()
 
 
 def _one_line(exc: BaseException) -> str:

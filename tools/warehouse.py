@@ -22,21 +22,21 @@ The catalog lives in ``_dossier_catalog`` in the same file, so it commits with t
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
-from tools.models import ColumnInfo, TableInfo
+from tools.confined import open_confined
+from tools.models import TableInfo
 from tools.sqlcheck import INTERNAL_PREFIX, is_reserved_table_name
-from tools.table_readers import (
-    TableImportError, needs_transcoding, read_sidecar, read_sqlite, read_xlsx, sidecar_meta,
-    transcode_to_utf8,
-)
+from tools.table_limits import Deadline, TableImportError, TableLimits
+from tools.table_readers import read_sidecar, sidecar_meta
+from tools.table_stats import table_info
+from tools.table_staging import SQLITE_SUFFIXES, one_line, stage_file
 
 __all__ = ["TABLE_SUFFIXES", "TableImportError", "Warehouse", "table_name"]
 
@@ -45,25 +45,6 @@ TABLE_SUFFIXES: frozenset[str] = frozenset(
 )
 CATALOG_TABLE = f"{INTERNAL_PREFIX}_catalog"
 _STAGE_PREFIX = f"{INTERNAL_PREFIX}_stage_"
-_CSV_SNIFFED = "read_csv(?, auto_detect = true{opts})"
-# The sniffer guesses types from a sample; a late odd value needs a full-file pass instead.
-_CSV_FULL = "read_csv(?, auto_detect = true, sample_size = -1{opts})"
-_DUCKDB_READERS: dict[str, list[str]] = {
-    ".csv": [_CSV_SNIFFED.format(opts=""), _CSV_FULL.format(opts="")],
-    ".tsv": [_CSV_SNIFFED.format(opts=", delim = '\\t'"), _CSV_FULL.format(opts=", delim = '\\t'")],
-    ".parquet": ["read_parquet(?)"],
-    ".json": ["read_json_auto(?)"],
-    ".jsonl": ["read_json_auto(?, format = 'newline_delimited')"],
-    ".ndjson": ["read_json_auto(?, format = 'newline_delimited')"],
-}
-_ARROW_READERS = {".xlsx": read_xlsx, ".sqlite": read_sqlite, ".sqlite3": read_sqlite, ".db": read_sqlite}
-# Columns whose min/max the catalog reports (numbers, dates, times, timestamps, intervals).
-_RANGE_TYPE = re.compile(
-    r"^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|REAL|DECIMAL.*|DATE|TIME.*|INTERVAL)$"
-)
-_EXACT_DISTINCT_ROWS = 1_000_000
-_SAMPLES = 5
-_SAMPLE_CHARS = 100
 
 
 class Warehouse:
@@ -73,34 +54,60 @@ class Warehouse:
     because DuckDB refuses a second configuration on a file a guarded reader holds in this process.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, limits: TableLimits | None = None):
         self.path = Path(path)
+        self.limits = limits or TableLimits()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.RLock()
         self._cache: list[TableInfo] | None = None
         self._cache_stamp: tuple[int, ...] | None = None
 
-    def import_file(self, path: Path, *, source: str, source_hash: str) -> list[TableInfo]:
-        """Import ``path`` as one or more tables, replacing whatever ``source`` held before."""
+    def import_file(
+        self, path: Path, *, source: str, source_hash: str, root: str | None = None
+    ) -> list[TableInfo]:
+        """Import ``path`` as one or more tables, replacing whatever ``source`` held before.
+        ``root``: the real path of the ingested folder; the file and its sidecar must resolve
+        inside it (tools.confined). Bounded by ``self.limits`` (rows, columns, cells, bytes, time)."""
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in TABLE_SUFFIXES:
             raise TableImportError(f"unsupported table format {suffix or '(no suffix)'}")
-        if path.stat().st_size == 0:
-            raise TableImportError("empty file")
-        sidecar = read_sidecar(path)
-        with self._lock:
-            con = self._connect()
-            stages: list[str] = []
-            try:
-                labels = self._stage(con, path, suffix, stages)
-                staged = list(zip(stages, labels))
-                infos = self._describe_stages(con, path, source, source_hash, staged, sidecar)
-                self._swap(con, source, list(zip(stages, infos)))
-            finally:
-                for stage in stages:  # renamed on success; left behind only after a failure
-                    con.execute(f"DROP TABLE IF EXISTS {_quote(stage)}")
-                self._cache = None
+        deadline = Deadline(self.limits.timeout_s)
+        with open_confined(path, root) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
+                raise TableImportError("empty file")
+            self.limits.check_bytes(size, "table file")
+            sidecar = read_sidecar(path, root)
+            with self._lock:
+                return self._import(handle, path, suffix, source, source_hash, sidecar, deadline)
+
+    def _import(self, handle, path: Path, suffix: str, source: str, source_hash: str,
+                sidecar: dict[str, Any], deadline: Deadline) -> list[TableInfo]:
+        con = self._connect()
+        stages: list[str] = []
+        # DuckDB has no statement timeout: a timer interrupts whatever statement runs at the deadline.
+        timer = threading.Timer(deadline.remaining(), con.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            labels = stage_file(con, handle, suffix, stages, _STAGE_PREFIX, self.limits, deadline)
+            staged = list(zip(stages, labels))
+            infos = self._describe_stages(con, path, source, source_hash, staged, sidecar, deadline)
+            deadline.check()
+            self._swap(con, source, list(zip(stages, infos)))
+        except duckdb.InterruptException as exc:
+            raise deadline.error() from exc
+        except duckdb.OutOfMemoryException as exc:
+            raise TableImportError(
+                f"import needs more memory than {self.limits.memory_limit} (table_memory_limit)") from exc
+        except duckdb.Error as exc:  # one odd table must not end the whole ingest
+            raise TableImportError(f"table could not be imported: {one_line(exc)}") from exc
+        finally:
+            timer.cancel()
+            for stage in stages:  # renamed on success; left behind only after a failure
+                con.execute(f"DROP TABLE IF EXISTS {_quote(stage)}")
+            self._cache = None
         return infos
 
     def remove_source(self, source: str) -> list[str]:
@@ -151,6 +158,8 @@ class Warehouse:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
             con = duckdb.connect(str(self.path), config=config)
+            # Imports run under a memory cap too: DuckDB spills or fails cleanly instead of growing.
+            con.execute(f"SET memory_limit = '{self.limits.memory_limit}'")
             con.execute(
                 f"CREATE TABLE IF NOT EXISTS {CATALOG_TABLE} (name VARCHAR NOT NULL, "
                 "source VARCHAR NOT NULL, source_hash VARCHAR NOT NULL, description VARCHAR, "
@@ -229,65 +238,17 @@ class Warehouse:
 
     # -- reading files into stage tables ------------------------------------------------------
 
-    def _stage(
-        self, con: duckdb.DuckDBPyConnection, path: Path, suffix: str, stages: list[str]
-    ) -> list[str | None]:
-        """Load the file into fresh stage tables (appended to ``stages``); returns their labels."""
-        if suffix in _ARROW_READERS:
-            tables = {k: t for k, t in _ARROW_READERS[suffix](path).items() if t.num_rows and t.num_columns}
-            if not tables:
-                raise TableImportError("no sheet or table with data rows")
-            for table in tables.values():
-                _stage_arrow(con, _new_stage(stages), table)
-            return list(tables)
-        stage = _new_stage(stages)
-        _stage_duckdb(con, stage, path, suffix)
-        if con.execute(f"SELECT count(*) FROM {_quote(stage)}").fetchone()[0] == 0:
-            raise TableImportError("no data rows")
-        return [None]
-
     def _describe_stages(
         self, con: duckdb.DuckDBPyConnection, path: Path, source: str, source_hash: str,
-        staged: list[tuple[str, str | None]], sidecar: dict[str, Any],
+        staged: list[tuple[str, str | None]], sidecar: dict[str, Any], deadline: Deadline,
     ) -> list[TableInfo]:
         taken = (_all_tables(con) - set(self._source_tables(con, source))) | _reserved_words(con)
         names = _table_names(path, [label for _, label in staged], taken)
         infos = []
         for (stage, label), name in zip(staged, names):
             base = TableInfo(name=name, source=source, source_hash=source_hash, row_count=0, columns=[])
-            infos.append(_table_info(con, stage, base, sidecar_meta(sidecar, label, name)))
+            infos.append(table_info(con, stage, base, sidecar_meta(sidecar, label, name), deadline))
         return infos
-
-
-def _new_stage(stages: list[str]) -> str:
-    stages.append(f"{_STAGE_PREFIX}{len(stages)}")
-    return stages[-1]
-
-
-def _stage_duckdb(con: duckdb.DuckDBPyConnection, stage: str, path: Path, suffix: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="dossier-") as tmp:
-        if suffix in (".csv", ".tsv") and needs_transcoding(path):
-            utf8 = Path(tmp) / f"utf8{suffix}"
-            transcode_to_utf8(path, utf8)
-            path = utf8
-        first_error: duckdb.Error | None = None
-        for reader in _DUCKDB_READERS[suffix]:
-            try:
-                sql = f"CREATE OR REPLACE TABLE {_quote(stage)} AS SELECT * FROM {reader}"
-                con.execute(sql, [str(path)])
-                return
-            except duckdb.Error as exc:
-                first_error = first_error or exc
-        raise TableImportError(f"{suffix[1:]} file could not be read: {_one_line(first_error)}")
-
-
-def _stage_arrow(con: duckdb.DuckDBPyConnection, stage: str, table: pa.Table) -> None:
-    view = f"{stage}_arrow"
-    con.register(view, table)
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {_quote(stage)} AS SELECT * FROM {_quote(view)}")
-    finally:
-        con.unregister(view)
 
 
 # -- names --------------------------------------------------------------------------------------
@@ -303,7 +264,7 @@ def table_name(text: str) -> str:
 
 def _table_names(path: Path, labels: list[str | None], taken: set[str]) -> list[str]:
     stem = table_name(path.name[: -len(path.suffix)])
-    per_part = path.suffix.lower() in (".sqlite", ".sqlite3", ".db") or len(labels) > 1
+    per_part = path.suffix.lower() in SQLITE_SUFFIXES or len(labels) > 1
     names: list[str] = []
     for label in labels:
         base = f"{stem}__{table_name(label)}" if per_part and label is not None else stem
@@ -326,51 +287,6 @@ def _reserved_words(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {word.lower() for (word,) in rows.fetchall()}
 
 
-# -- catalog entries ----------------------------------------------------------------------------
-
-
-def _table_info(
-    con: duckdb.DuckDBPyConnection, table: str, base: TableInfo, meta: dict[str, Any]
-) -> TableInfo:
-    schema = [(row[0], row[1]) for row in con.execute(f"DESCRIBE {_quote(table)}").fetchall()]
-    row_count = con.execute(f"SELECT count(*) FROM {_quote(table)}").fetchone()[0]
-    # Exact distinct counts get expensive on big tables; the planner only needs the magnitude.
-    counter = "count(DISTINCT {})" if row_count <= _EXACT_DISTINCT_ROWS else "approx_count_distinct({})"
-    exprs = [e for column, col_type in schema for e in _column_exprs(_quote(column), col_type, counter)]
-    stats = con.execute(f"SELECT {', '.join(exprs)} FROM {_quote(table)}").fetchone() if exprs else ()
-    columns, pos = [], 0
-    for column, col_type in schema:
-        ranged = bool(_RANGE_TYPE.match(col_type))
-        width = 4 if ranged else 2
-        non_null, distinct, *bounds = stats[pos : pos + width]
-        pos += width
-        columns.append(ColumnInfo(
-            name=column, type=col_type, description=meta["columns"].get(column.lower(), ""),
-            null_count=row_count - non_null, distinct_count=distinct,
-            samples=_samples(con, table, column) if col_type == "VARCHAR" else [],
-            min=bounds[0] if ranged else None, max=bounds[1] if ranged else None,
-        ))
-    return base.model_copy(update={"row_count": row_count, "columns": columns,
-                                   "description": meta["description"]})
-
-
-def _column_exprs(column: str, col_type: str, counter: str) -> list[str]:
-    exprs = [f"count({column})", counter.format(column)]
-    if _RANGE_TYPE.match(col_type):
-        exprs += [f"min({column})::VARCHAR", f"max({column})::VARCHAR"]
-    return exprs
-
-
-def _samples(con: duckdb.DuckDBPyConnection, table: str, column: str) -> list[str]:
-    """The most frequent values first; ties broken by value so the catalog is deterministic."""
-    quoted = _quote(column)
-    rows = con.execute(
-        f"SELECT {quoted} FROM {_quote(table)} WHERE {quoted} IS NOT NULL "
-        f"GROUP BY {quoted} ORDER BY count(*) DESC, {quoted} LIMIT {_SAMPLES}"
-    ).fetchall()
-    return [value[:_SAMPLE_CHARS] for (value,) in rows]
-
-
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -385,9 +301,3 @@ def _stamp(path: Path) -> tuple[int, ...]:
         except FileNotFoundError:
             parts += [0, 0]
     return tuple(parts)
-
-
-def _one_line(exc: BaseException | None) -> str:
-    lines = str(exc).strip().splitlines() if exc is not None else []
-    # "Invalid Input Error: File … too small" → "File … too small": the kind adds nothing here.
-    return re.sub(r"^[A-Za-z ]+ Error: ", "", lines[0]).strip() if lines else "unknown error"

@@ -1,17 +1,24 @@
-"""The LLM engine: structured output for plan/reflect/outline, tool calling for research, streaming for write."""
+"""The LLM engine: structured output for plan/reflect/outline, tool calling for research, streaming for write.
+
+Every prompt is fitted to the model's context window (agents/llm/budget.py). Research gathers
+evidence even from a model that never calls a tool (agents/llm/research.py). The executive summary
+is planned by the outline but written last, from the written sections (``summarize``).
+"""
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any, Mapping
 
-from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import BaseMessage, HumanMessage
 
 from agents.config import EngineSettings
-from agents.engine import ResearchTask
-from agents.llm.client import ChatClient, MalformedOutput, make_chat_model
-from agents.llm.prompts import LANGUAGE_NAMES, OUTLINE, PLAN, REFLECT, RESEARCH, WRITE
-from agents.llm.schemas import TOOLS, EvidenceReview, ReportOutline, ResearchPlan
+from agents.engine import SUMMARY_LAST, ResearchTask
+from agents.llm.budget import cut_tokens, estimate_tokens, fit_evidence, fit_lines, messages_tokens, prompt_budget
+from agents.llm.client import ChatClient, make_chat_model
+from agents.llm.prompts import LANGUAGE_NAMES, OUTLINE, PLAN, REFLECT, SUMMARY, WRITE
+from agents.llm.research import research as research_branch
+from agents.llm.schemas import EvidenceReview, ReportOutline, ResearchPlan
 from agents.toolbox import Toolbox, catalog_line
 from agents.trace import Trace
 from tools.evidence import Evidence
@@ -20,12 +27,16 @@ from tools.research_models import (
     Contradiction, Finding, Gap, Outline, Plan, Reflection, Section, SectionPlan, SubQuestion,
 )
 
-EVIDENCE_CHARS = 700  # per passage in reflection/outline/write prompts
 EMPTY_REASK = "Your answer was empty. Write the section now, citing the evidence as instructed."
+SUMMARY_TITLE = {"en": "Executive summary", "zh": "摘要"}
+MAX_LISTED_IDS = 20  # evidence ids listed per sub-question: the digest below shows the rest that fit
+SECTIONS_SHARE = 0.6  # of the summary prompt's room left for the written sections; the rest is evidence
+_SUMMARY_LIKE = re.compile(r"executive summary|^summary$|^overview$|摘要|概要|总结|概述", re.IGNORECASE)
 
 
 class LLMEngine:
     name = "llm"
+    sees_outline = True  # write() takes the outline (agents/fallback.py passes it only to engines that do)
 
     def __init__(self, settings: EngineSettings, *, chat_models: dict[str, Any] | None = None) -> None:
         self.settings = settings
@@ -35,51 +46,33 @@ class LLMEngine:
         if settings.price_per_1k_prompt_usd is not None or settings.price_per_1k_completion_usd is not None:
             prices = (settings.price_per_1k_prompt_usd or 0.0, settings.price_per_1k_completion_usd or 0.0)
         self.client = ChatClient(models, concurrency=settings.llm_concurrency, prices=prices,
-                                 stream_retries=settings.llm_max_retries)
+                                 stream_retries=settings.llm_max_retries, settings=settings)
 
     def models(self) -> dict[str, str]:
         return {role: _model_name(m) for role, m in self.client.models.items()}
 
     async def plan(self, question: str, *, catalog: list[TableInfo], language: str, max_sub_questions: int,
                    trace: Trace) -> Plan:
-        messages = PLAN.format_messages(
-            min_n=2, max_n=max_sub_questions, question=question, language_name=LANGUAGE_NAMES[language],
-            catalog="\n".join(catalog_line(t) for t in catalog) or "(no tables)",
-        )
-        out = await self.client.structured("fast", ResearchPlan, messages, trace)
+        fields = dict(min_n=2, max_n=max_sub_questions, question=question, language_name=LANGUAGE_NAMES[language])
+        room = self._room("plan", PLAN.format_messages(catalog="", **fields))
+        lines = fit_lines([catalog_line(t) for t in catalog], room)
+        out = await self.client.structured("fast", ResearchPlan, PLAN.format_messages(
+            catalog=lines or "(no tables)", **fields), trace)
         subs = [SubQuestion(id=f"q{i}", **sq.model_dump()) for i, sq in enumerate(out.sub_questions[:max_sub_questions], 1)]
         if not subs:
             raise ValueError("the plan has no sub-questions")
         return Plan(question=question, language=language, sub_questions=subs, rationale=out.rationale)
 
     async def research(self, task: ResearchTask, *, toolbox: Toolbox, trace: Trace) -> Finding:
-        gap = f"Still missing: {task.gap.description}. Try: {task.gap.follow_up_queries}" if task.gap else ""
-        messages: list[BaseMessage] = RESEARCH.format_messages(
-            question=task.question, sub_question_id=task.sub_question.id, sub_question=task.sub_question.question,
-            gap=gap,
-        )
-        tools = list(TOOLS.values())
-        note = ""
-        unparsable_turns = 0
-        for _ in range(self.settings.max_tool_steps):
-            reply = await self.client.invoke("fast", messages, trace, tools=tools)
-            messages.append(reply)
-            if not reply.tool_calls and not reply.invalid_tool_calls:
-                note = reply.content if isinstance(reply.content, str) else ""
-                break
-            unparsable_turns = unparsable_turns + 1 if not reply.tool_calls else 0
-            if unparsable_turns > 1:  # re-asked once with the parse error, and still nothing usable
-                raise MalformedOutput(f"tool call arguments still unparsable after a re-ask: "
-                                      f"{_invalid_call_error(reply.invalid_tool_calls[0])}")
-            messages += [await _run_tool(call, toolbox) for call in reply.tool_calls]
-            messages += [_invalid_call_message(call) for call in reply.invalid_tool_calls]
-        return Finding(sub_question_id=task.sub_question.id, round=task.round, notes=note[:1000])
+        return await research_branch(self.client, self.settings, task, toolbox=toolbox, trace=trace)
 
     async def reflect(self, *, question: str, plan: Plan, findings: list[Finding], evidence: Mapping[str, Evidence],
                       round: int, trace: Trace) -> Reflection:
-        messages = REFLECT.format_messages(question=question, sub_questions=_sub_questions(plan, findings),
-                                           evidence=_digest(evidence, _ids(findings)))
-        out = await self.client.structured("fast", EvidenceReview, messages, trace)
+        subs = _sub_questions(plan, findings)
+        digest = self._evidence("reflect", REFLECT, dict(question=question, sub_questions=subs), evidence,
+                                _ids(findings), focus=_focus(question, plan))
+        out = await self.client.structured("fast", EvidenceReview, REFLECT.format_messages(
+            question=question, sub_questions=subs, evidence=digest), trace)
         known = {sq.id for sq in plan.sub_questions}
         covered = {sq.id: False for sq in plan.sub_questions}
         gaps = []
@@ -97,81 +90,98 @@ class LLMEngine:
     async def outline(self, *, question: str, plan: Plan, findings: list[Finding], evidence: Mapping[str, Evidence],
                       language: str, reflection: Reflection | None, trace: Trace) -> Outline:
         notes = "\n".join(c.description for c in reflection.contradictions) if reflection else ""
-        messages = OUTLINE.format_messages(
-            question=question, sub_questions=_sub_questions(plan, findings), evidence=_digest(evidence, _ids(findings)),
-            notes=notes or "(none)", language_name=LANGUAGE_NAMES[language],
-        )
-        out = await self.client.structured("strong", ReportOutline, messages, trace)
-        if not out.sections:
+        fields = dict(question=question, sub_questions=_sub_questions(plan, findings), notes=notes or "(none)",
+                      language_name=LANGUAGE_NAMES[language])
+        digest = self._evidence("outline", OUTLINE, fields, evidence, _ids(findings), focus=_focus(question, plan))
+        out = await self.client.structured("strong", ReportOutline, OUTLINE.format_messages(evidence=digest, **fields),
+                                           trace)
+        body = [s for s in out.sections if not _SUMMARY_LIKE.search(s.title.strip())]  # the summary is ours
+        if not body:
             raise ValueError("the outline has no sections")
         sections = [SectionPlan(id=f"s{i}", title=s.title, goal=s.goal, sub_question_ids=s.sub_question_ids,
                                 evidence_ids=[e for e in s.evidence_ids if e in evidence])
-                    for i, s in enumerate(out.sections, 1)]
-        return Outline(title=out.title, sections=sections)
+                    for i, s in enumerate(body, 1)]
+        summary = SectionPlan(id=SUMMARY_LAST, title=SUMMARY_TITLE.get(language, SUMMARY_TITLE["en"]),
+                              goal="The direct answer to the question.",
+                              sub_question_ids=[sq.id for sq in plan.sub_questions], evidence_ids=_ids(findings))
+        return Outline(title=out.title, sections=[summary, *sections])
 
     async def write(self, section: SectionPlan, *, question: str, plan: Plan, evidence: Mapping[str, Evidence],
-                    language: str, reflection: Reflection | None, trace: Trace) -> Section:
-        ids = section.evidence_ids or sorted(evidence)
-        messages = WRITE.format_messages(question=question, title=section.title, goal=section.goal or section.title,
-                                         evidence=_digest(evidence, ids), language_name=LANGUAGE_NAMES[language])
+                    language: str, reflection: Reflection | None, trace: Trace,
+                    outline: Outline | None = None) -> Section:
+        fields = dict(question=question, title=section.title, goal=section.goal or section.title,
+                      others=_others(section, outline), language_name=LANGUAGE_NAMES[language])
+        focus = " ".join([section.title, section.goal, *_questions(plan, section.sub_question_ids)])
+        digest = self._evidence("write", WRITE, fields, evidence, section.evidence_ids or sorted(evidence), focus=focus)
+        text = await self._text(WRITE.format_messages(evidence=digest, **fields), trace)
+        if not text:
+            raise ValueError(f"empty section text for {section.title!r}")
+        return Section(id=section.id, title=section.title, markdown=text)
+
+    async def summarize(self, section: SectionPlan, *, question: str, plan: Plan, evidence: Mapping[str, Evidence],
+                        language: str, reflection: Reflection | None, sections: list[Section],
+                        trace: Trace) -> Section:
+        """The executive summary, written last: the answer first, from the sections and the evidence."""
+        fields = dict(question=question, language_name=LANGUAGE_NAMES[language])
+        room = self._room("write", SUMMARY.format_messages(sections="", evidence="", **fields))  # a write step
+        written = _sections_text(sections, int(room * SECTIONS_SHARE))
+        digest = fit_evidence(evidence, section.evidence_ids or sorted(evidence), focus=question,
+                              budget=room - estimate_tokens(written)).text
+        text = await self._text(SUMMARY.format_messages(sections=written or "(none)", evidence=digest, **fields),
+                                trace)
+        if not text:
+            raise ValueError("empty executive summary")
+        return Section(id=section.id, title=section.title, markdown=text)
+
+    async def _text(self, messages: list[BaseMessage], trace: Trace) -> str:
         text = await self.client.stream_text("strong", messages, trace)
         if not text.strip():  # an empty completion: ask once more before giving the section up
             text = await self.client.stream_text("strong", [*messages, HumanMessage(EMPTY_REASK)], trace)
-        if not text.strip():
-            raise ValueError(f"empty section text for {section.title!r}")
-        return Section(id=section.id, title=section.title, markdown=text.strip())
+        return text.strip()
 
+    def _room(self, role: str, empty_prompt: list[BaseMessage]) -> int:
+        """Tokens left for the variable part of a role's prompt."""
+        return max(0, prompt_budget(self.settings, role) - messages_tokens(empty_prompt))
 
-async def _run_tool(call: dict, toolbox: Toolbox) -> ToolMessage:
-    args = call.get("args") or {}
-    name = call["name"]
-    try:
-        if name == "SearchDocuments":
-            outcome = await toolbox.search_documents(str(args["query"]), int(args.get("k") or 6), args.get("source"))
-        elif name == "ListTables":
-            outcome = await toolbox.list_tables()
-        elif name == "DescribeTable":
-            outcome = await toolbox.describe_table(str(args["name"]))
-        elif name == "RunSql":
-            outcome = await toolbox.run_sql(str(args["sql"]))
-        else:
-            return ToolMessage(f"unknown tool {name!r}; use one of {sorted(TOOLS)}", tool_call_id=call["id"])
-    except (KeyError, TypeError, ValueError) as exc:
-        return ToolMessage(f"bad arguments for {name}: {exc!r}; check the tool's schema", tool_call_id=call["id"])
-    return ToolMessage(outcome.text, tool_call_id=call["id"])
-
-
-def _invalid_call_message(call: dict) -> ToolMessage:
-    return ToolMessage(f"{_invalid_call_error(call)}; call the tool again with valid JSON arguments",
-                       tool_call_id=call.get("id") or "invalid")
-
-
-def _invalid_call_error(call: dict) -> str:
-    detail = " ".join(str(call.get("error") or "invalid JSON").split())  # one line: it ends up in the report
-    return f"could not parse the arguments of {call.get('name')}: {detail[:300]}"
+    def _evidence(self, role: str, prompt: Any, fields: dict[str, Any], evidence: Mapping[str, Evidence],
+                  ids: list[str], *, focus: str) -> str:
+        room = self._room(role, prompt.format_messages(evidence="", **fields))
+        return fit_evidence(evidence, ids, focus=focus, budget=room).text
 
 
 def _ids(findings: list[Finding]) -> list[str]:
     return sorted({e for f in findings for e in f.evidence_ids})
 
 
+def _focus(question: str, plan: Plan) -> str:
+    return " ".join([question, *(sq.question for sq in plan.sub_questions)])
+
+
+def _questions(plan: Plan, ids: list[str]) -> list[str]:
+    return [sq.question for sq in plan.sub_questions if sq.id in ids]
+
+
 def _sub_questions(plan: Plan, findings: list[Finding]) -> str:
     lines = []
     for sq in plan.sub_questions:
         ids = sorted({e for f in findings if f.sub_question_id == sq.id for e in f.evidence_ids})
-        lines.append(f"{sq.id}: {sq.question} (evidence: {', '.join(ids) or 'none'})")
+        more = f" and {len(ids) - MAX_LISTED_IDS} more" if len(ids) > MAX_LISTED_IDS else ""
+        lines.append(f"{sq.id}: {sq.question} (evidence: {', '.join(ids[:MAX_LISTED_IDS]) or 'none'}{more})")
     return "\n".join(lines)
 
 
-def _digest(evidence: Mapping[str, Evidence], ids: list[str]) -> str:
-    parts = []
-    for eid in ids:
-        ev = evidence.get(eid)
-        if ev is None:
-            continue
-        body = f"SQL: {ev.sql}\n{ev.text}" if ev.kind == "sql" else ev.text[:EVIDENCE_CHARS]
-        parts.append(f"[ev:{ev.id}] {ev.label()}\n{body}")
-    return "\n\n".join(parts) or "(no evidence)"
+def _others(section: SectionPlan, outline: Outline | None) -> str:
+    """One line per other body section: what it covers, so this one does not repeat it."""
+    others = [s for s in (outline.sections if outline else []) if s.id not in (section.id, SUMMARY_LAST)]
+    return "\n".join(f"- {s.title}: {s.goal or s.title}" for s in others) or "(none)"
+
+
+def _sections_text(sections: list[Section], budget: int) -> str:
+    """The written sections, in report order, each shortened at a sentence boundary to its share."""
+    body = [s for s in sorted(sections, key=lambda s: s.order) if s.id != SUMMARY_LAST]
+    share = budget // max(1, len(body))
+    return "\n\n".join(f"## {s.title}\n{cut_tokens(s.markdown, max(0, share - estimate_tokens(s.title) - 4))}"
+                       for s in body)
 
 
 def _model_name(model: Any) -> str:

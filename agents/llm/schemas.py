@@ -56,29 +56,4 @@ class ReportOutline(BaseModel):
     sections: list[PlannedSection]
 
 
-class SearchDocuments(BaseModel):
-    """Search the document corpus (hybrid: meaning + keywords). Returns passages, each with an evidence id to cite."""
-
-    query: str = Field(description="What to look for; try synonyms or the other language if nothing matches.")
-    k: int = Field(6, ge=1, le=20, description="Number of passages.")
-    source: str | None = Field(None, description="Optional glob on document paths, e.g. 'docs/legal/*'.")
-
-
-class ListTables(BaseModel):
-    """List the warehouse tables with row counts and columns."""
-
-
-class DescribeTable(BaseModel):
-    """Describe one table: columns, types, sample values and ranges."""
-
-    name: str
-
-
-class RunSql(BaseModel):
-    """Run one read-only SELECT (or WITH) query over the warehouse tables. Returns rows and an evidence id."""
-
-    sql: str
-
-
-TOOLS = {"SearchDocuments": SearchDocuments, "ListTables": ListTables, "DescribeTable": DescribeTable,
-         "RunSql": RunSql}
+# The research tools' schemas derive from the Toolbox methods themselves: see agents/llm/tools.py.

@@ -6,11 +6,13 @@ The same question and catalog always give the same plan: no randomness, no unord
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from agents.offline.follow_ups import (_TIME_PREP, _dedupe, _facts_about_other_names, _finish, _follow_ups,
+                                       _phrases, _time_label, aspects)
+from agents.offline.operands import coordinated_operands
 from agents.offline.plan_words import DEMONYMS as _DEMONYMS
 from agents.offline.plan_words import LEADING_STOP as _LEADING_STOP
-from agents.offline.plan_words import PHRASES as _PHRASES
+from agents.offline.plan_words import Entity
 from agents.offline.schema_link import TableLink, link_schema, question_ops, relevant_links
 from agents.offline.text import (LEXICON, ConceptHit, detect_language, english_equivalents, extract_time_ranges,
                                  find_concepts, keywords, squash, tokenize, words)
@@ -26,19 +28,13 @@ _ZH_MARK = re.compile(r"什么|多少|如何|怎么|怎样|哪|吗|是否|几|�
 _ZH_CONJ = re.compile(r"以及|和|与|及|还是|对比|相比")
 _ANAPHORA = re.compile(r"\b(each|both|they|them|their|it|its|either)\b|各自|分别|两者|它们|二者", re.IGNORECASE)
 _COMPARE_CUE = re.compile(r"\b(or|vs\.?|versus|between)\b|还是|或者", re.IGNORECASE)
-_TIME_PREP = re.compile(r"^(in|during|for|over|within|of|across|since|from|after|before|until|till|up to|"
-                        r"through|between)\b", re.IGNORECASE)
+_BARE_WHY = re.compile(r"(?:and\s+)?(?:why|how come|why not)|为什么|为何|原因(?:是什么)?", re.IGNORECASE)
 # A capitalised name, with the small words names carry inside: "Journal of Psychotherapy Integration",
 # "The Lord of the Rings" ("and" stays a separator: "RAG and Fine Tuning" are two things).
-_NAME_RE = re.compile(r"\b[A-Z][\w&'-]*(?:\s+(?:(?:of|the|de|du|la|le|von|van|der|del|da|y)\s+)*[A-Z][\w&'-]*)*")
-
-
-@dataclass(frozen=True)
-class Entity:
-    label: str  # as the question wrote it
-    key: str  # squashed form: "fine-tuning", "fine_tuning" and "Fine Tuning" are one entity
-    group: str  # the column (or lexicon group) whose values it is; "" when unknown
-    start: int
+# A version or index number after a name belongs to it ("S&P 500", "Windows 11"), a year does not.
+_NAME_RE = re.compile(r"\b[A-Z][\w&'-]*(?:\s+(?:(?:of|the|de|du|la|le|von|van|der|del|da|y)\s+)*[A-Z][\w&'-]*)*"
+                      r"(?:\s+(?!(?:19|20)\d\d\b)\d+(?:\.\d+)*\b(?!\s*%))?")
+_AFTER_NUMBER = re.compile(r"\d\s*$")  # "64 GB", "10 MW": a unit, not a name
 
 
 def decompose(question: str, catalog: list[TableInfo], *, max_sub_questions: int = 8) -> Plan:
@@ -69,19 +65,20 @@ def detect_entities(question: str, catalog: list[TableInfo]) -> list[Entity]:
     spans = [r.span for r in extract_time_ranges(question)]  # "Q1 2026" is a period, not a name
 
     def add(label: str, key: str, group: str, start: int) -> None:
-        if any(e.key == key for e in found) or any(s <= start < e for s, e in spans):
+        if any(e.key == key for e in found) or any(start < e and s < start + len(label) for s, e in spans):
             return
         found.append(Entity(label, key, group, start))
         spans.append((start, start + len(label)))
 
     for hit in find_concepts(question):
         if hit.kind == "entity":
-            add(hit.surface, squash(hit.key), LEXICON[hit.key].columns[0], hit.start)
-    for link in link_schema(question, catalog):
-        for column, value in link.values:
-            start = _locate(question, value)
-            if start is not None and not any(e.key == squash(value) for e in found):
-                add(question[start[0]:start[1]], squash(value), column, start[0])
+            add(hit.surface, squash(hit.key), _entity_group(hit.key), hit.start)
+    located = [(span, value, column) for link in link_schema(question, catalog) for column, value in link.values
+               if (span := _locate(question, value)) is not None]
+    # The longest value first: "City Library" (a project) is one name, not the department "Libraries".
+    for (start, end), value, column in sorted(located, key=lambda v: (v[0][0] - v[0][1], v[0][0])):
+        if not any(e.key == squash(value) for e in found):
+            add(question[start:end], squash(value), column, start)
     for m in _NAME_RE.finditer(question):
         phrase, words_ = m.group(), m.group().split()
         opens = re.fullmatch(r"\s*", question[: m.start()]) or re.search(r"[.?!;:]\s*$", question[: m.start()])
@@ -89,15 +86,28 @@ def detect_entities(question: str, catalog: list[TableInfo]) -> list[Entity]:
             words_ = []  # opens the sentence (but "Toad Hall is ..." opens it with a name)
         while words_ and words_[0].lower() in _LEADING_STOP:  # "Should", "What", "Tell": never names
             words_ = words_[1:]
+        if _AFTER_NUMBER.search(question[: m.start()]):
+            words_ = []
         if words_ and not _not_a_name(words_):
-            label = " ".join(words_)
+            label = re.sub(r"['’]s$", "", " ".join(words_))  # "Microsoft's price" is about Microsoft
             add(label, squash(label), "", m.start() + phrase.index(label))
     return sorted(found, key=lambda e: e.start)
 
 
+def _entity_group(key: str) -> str:
+    """The column whose values the entity is; entities that name columns ("Microsoft" -> MSFT) are one
+    group per table, so "Microsoft vs the S&P 500" compares two of a kind."""
+    concept = LEXICON[key]
+    if not concept.columns:
+        return ""
+    if concept.value or concept.origin == "builtin":
+        return concept.columns[0]
+    return f"columns of {concept.table}".strip()
+
+
 def _not_a_name(words_: list[str]) -> bool:
     """"C" (of "C major"), "German", "British": capitalised, but nothing to research on its own."""
-    return len(words_) == 1 and (len(words_[0]) == 1 or words_[0].lower() in _DEMONYMS)
+    return words_[0][0].isdigit() or len(words_) == 1 and (len(words_[0]) == 1 or words_[0].lower() in _DEMONYMS)
 
 
 def _locate(text: str, value: str) -> tuple[int, int] | None:
@@ -116,9 +126,13 @@ def _locate(text: str, value: str) -> tuple[int, int] | None:
 
 
 def compared_entities(question: str, entities: list[Entity]) -> list[Entity]:
-    """The entities a comparison is about: two or more of one kind, when the question compares at all."""
+    """The entities a comparison is about: the coordinated names ("httpx and aiosqlite"), else two or
+    more of one kind, when the question compares at all."""
     if not _is_comparison(question):
         return []
+    operands = coordinated_operands(question)
+    if len(operands) >= 2:
+        return [_operand_entity(o.label, o.start, entities) for o in operands][:4]
     groups: dict[str, list[Entity]] = {}
     for e in entities:
         groups.setdefault(e.group, []).append(e)
@@ -131,9 +145,18 @@ def compared_entities(question: str, entities: list[Entity]) -> list[Entity]:
     return entities[:4] if len(entities) >= 2 and unknown else []
 
 
+def _operand_entity(label: str, start: int, entities: list[Entity]) -> Entity:
+    """A coordinated name as the entity already found there (keeping its column), else a new one."""
+    for e in entities:
+        if e.start <= start < e.start + len(e.label) or start <= e.start < start + len(label):
+            return e
+    return Entity(label, squash(label), "", start)
+
+
 def _is_comparison(question: str) -> bool:
+    # "recommend"/"should" alone ask for advice, not for a comparison between things.
     keys = {h.key for h in find_concepts(question)}
-    return bool(keys & {"compare", "choose"} or _COMPARE_CUE.search(question))
+    return bool("compare" in keys or _COMPARE_CUE.search(question))
 
 
 def _period_comparison(question: str, lang: str, entities: list[Entity], limit: int) -> tuple[list[str], str]:
@@ -147,7 +170,7 @@ def _period_comparison(question: str, lang: str, entities: list[Entity], limit: 
         base += "" if _ZH_MARK.search(base) else "情况如何"
     texts = [_finish(f"{label}{base}" if lang == "zh" else base, lang, "" if lang == "zh" else p.label)
              for label, p in zip(labels, periods)][: limit - 1]
-    nouns = [_PHRASES[a.key][3 if lang == "zh" else 2] for a in aspects(question)]
+    nouns = [_phrases(a.key)[3 if lang == "zh" else 2] for a in aspects(question)]
     names = [e.label for e in entities]
     if lang == "zh":
         about = "、".join(names) + "的" if names else ""
@@ -158,16 +181,6 @@ def _period_comparison(question: str, lang: str, entities: list[Entity], limit: 
     return _dedupe(texts), f"Comparison of periods {' vs '.join(labels)}: the question per period, plus a synthesis."
 
 
-def aspects(question: str) -> list[ConceptHit]:
-    """Measures and qualitative aspects the question asks about, first mention of each, in order."""
-    ops = question_ops(question)  # "how many people" asks for team size, not for a count
-    out: dict[str, ConceptHit] = {}
-    for hit in find_concepts(question):
-        if hit.kind in ("measure", "aspect") or (hit.key in ("trend", "count") and hit.key in ops):
-            out.setdefault(hit.key, hit)
-    return list(out.values())
-
-
 def _comparison(question: str, lang: str, entities: list[Entity], compared: list[Entity],
                 limit: int) -> tuple[list[str], str]:
     found = aspects(question)
@@ -176,18 +189,27 @@ def _comparison(question: str, lang: str, entities: list[Entity], compared: list
     ctx = _context(question, lang, context[0].label) if context else ""
     when = _time_label(question)
     zh = lang == "zh"  # Chinese puts the context after the entity, English at the end of the question
-    pairs = [_finish(_PHRASES[k][1 if zh else 0].format(x=e.label + ctx if zh else e.label) + ("" if zh else ctx),
+    pairs = [_finish(_phrases(k)[1 if zh else 0].format(x=e.label + ctx if zh else e.label) + ("" if zh else ctx),
                      lang, when) for k in keys for e in compared]
     extra = _independent_clauses(question, lang, compared, when)
     synthesis = _finish(_synthesis(question, lang, compared, found, ctx), lang, when)
     # Between names of unknown kind ("Arthur's Magazine or First for Women", "Leland, North Carolina")
-    # the question may not be a comparison of like things at all: ask it as written first.
-    literal = [] if any(e.group for e in compared) else [_finish(question, lang, "")]
+    # the question may not be a comparison of like things at all: ask it as written first (unless it
+    # says nothing beyond the names: "Compare httpx and aiosqlite" is the synthesis already).
+    literal = [] if any(e.group for e in compared) or _only_names(question, compared) else [
+        _finish(question, lang, "")]
     texts = _dedupe(literal + pairs + extra)[: limit - 1] + [synthesis]
     names = " vs ".join(e.label for e in compared)
-    about = ", ".join(_PHRASES[k][2] for k in keys)
+    about = ", ".join(_phrases(k)[2] for k in keys)
     why = f"Comparison of {names} on {about}: one sub-question per entity and aspect, plus a synthesis."
     return _dedupe(texts), why
+
+
+def _only_names(question: str, compared: list[Entity]) -> bool:
+    rest = question
+    for e in compared:
+        rest = rest.replace(e.label, " ")
+    return not [h for h in tokenize(rest) if not any(c.kind == "op" for c in find_concepts(h))]
 
 
 def _context(question: str, lang: str, label: str) -> str:
@@ -200,7 +222,7 @@ def _context(question: str, lang: str, label: str) -> str:
 def _synthesis(question: str, lang: str, compared: list[Entity], found: list[ConceptHit], ctx: str) -> str:
     labels = [e.label for e in compared]
     choose = any(h.key == "choose" for h in find_concepts(question))
-    nouns = [_PHRASES[a.key][3 if lang == "zh" else 2] for a in found]
+    nouns = [_phrases(a.key)[3 if lang == "zh" else 2] for a in found]
     if lang == "zh":
         if choose:
             return f"{ctx.strip('（）')}应该选择{'还是'.join(labels)}"
@@ -230,8 +252,12 @@ def split_clauses(question: str, lang: str) -> list[str]:
     parts = [p.strip() for p in re.split(r"[;；?？!！。]|\.\s", question) if p.strip()]
     out: list[str] = []
     for part in parts:
-        out += _split_zh(part) if lang == "zh" else _split_en(part)
-    return [c for c in out if tokenize(c)]
+        for clause in _split_zh(part) if lang == "zh" else _split_en(part):
+            if _BARE_WHY.fullmatch(clause.strip(" ,，")) and out:  # "..., and why?" asks about the clause
+                out[-1] += ("，" if lang == "zh" else ", and ") + re.sub(r"^and\s+", "", clause.strip(" ,，"))
+            elif tokenize(clause):
+                out.append(clause)
+    return out
 
 
 def _split_en(part: str) -> list[str]:
@@ -271,18 +297,6 @@ def _clauses_and_follow_ups(question: str, lang: str, entities: list[Entity], li
     return texts[:limit], how + "."
 
 
-def _facts_about_other_names(texts: list[str], lang: str, entities: list[Entity], when: str) -> list[str]:
-    """A question naming several things ("If Gallu is a demon, Lilu is what?") needs evidence on each
-    of them, not only on the first: one fact-finding sub-question per name no sub-question names yet."""
-    template = _PHRASES[None][5 if lang == "zh" else 4]
-    named = [e for e in entities if not e.group]  # capitalised names, not lexicon or catalog values
-    out = []
-    for e in named:
-        if not any(e.label in t for t in texts[1:] + out):
-            out.append(_finish(template.format(x=e.label, a=""), lang, when))
-    return out if len(named) > 1 else []
-
-
 def _resolve_pronouns(clauses: list[str], lang: str) -> list[str]:
     """"Which vendors were chosen and what do they cost?" -> the second clause names "the vendors"."""
     out = clauses[:1]
@@ -295,76 +309,6 @@ def _resolve_pronouns(clauses: list[str], lang: str) -> list[str]:
             clause = re.sub(pattern, ref, clause, count=1, flags=re.IGNORECASE)
         out.append(clause)
     return out
-
-
-def _follow_ups(question: str, lang: str, entities: list[Entity], when: str) -> list[str]:
-    zh = lang == "zh"
-    hits = find_concepts(question)
-    found = aspects(question)
-    measure = next((h for h in found if h.kind == "measure"), None)
-    dims = [h for h in hits if h.kind == "dimension"]
-    subject = entities[0].label if entities else (dims[0].surface if zh else f"the {dims[0].surface}") if dims else ""
-    out: list[str] = []
-    ops = {h.key for h in hits}
-    if measure and dims and ops & {"top", "bottom", "average", "total"}:
-        d, m = dims[0].surface, measure.surface.lower()
-        if ops & {"top", "bottom"}:
-            out.append(f"各{d}的{m}分布如何" if zh else f"How does the {m} break down across all {_plural(d.lower())}")
-        else:
-            out.append(f"各{d}之间{m}差异的原因是什么" if zh else f"What explains the differences in {m} between "
-                       f"{_plural(d.lower())}")
-    for a in found:
-        x = f"{subject} {measure.surface}".strip() if a.key == "trend" and measure else subject
-        if a.key == "count" and entities and dims:  # "how many projects were cancelled" -> "cancelled projects"
-            x = f"{entities[0].label}{dims[0].surface}" if zh else f"{entities[0].label} {dims[0].surface}"
-        if x:  # without a subject only a trend follow-up reads well ("what drove the changes in spend")
-            out.append(_PHRASES[a.key][5 if zh else 4].format(x=x, a=_aspect_phrase(question, a, zh)))
-    if subject:
-        out.append(_PHRASES[None][5 if zh else 4].format(x=subject, a=""))
-    topic = ("" if zh else " ").join(k for k, _ in keywords(question, limit=3))
-    out.append(f"文档中关于{topic}有哪些背景信息" if zh else f"What background do the documents give on {topic}")
-    return [_finish(t, lang, when) for t in out]
-
-
-def _aspect_phrase(question: str, hit: ConceptHit, zh: bool) -> str:
-    if zh:
-        return hit.surface
-    before = re.findall(r"([A-Za-z]+)\s+$", question[: hit.start])
-    modifier = before[0] if before and before[0].lower() not in _LEADING_STOP and not before[0][0].isupper() else ""
-    return f"{modifier} {hit.surface}".strip().lower()
-
-
-def _plural(noun: str) -> str:
-    if noun.endswith("s") and not noun.endswith("ss"):  # already plural: "projects"
-        return noun
-    if noun.endswith(("ss", "x", "ch", "sh")):
-        return noun + "es"
-    return noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
-
-
-def _time_label(question: str) -> str:
-    labels = [r.label for r in extract_time_ranges(question)]
-    return labels[0] + "".join(f" and {_TIME_PREP.sub('', x).strip()}" for x in labels[1:]) if labels else ""
-
-
-def _finish(text: str, lang: str, when: str) -> str:
-    """A clean question: capitalised, one question mark, the question's time range kept in it."""
-    body = text.strip().rstrip("?？.。!！,，;；").strip()
-    if when and not extract_time_ranges(body):
-        if lang == "zh":
-            body = f"{when}，{body}"
-        else:
-            body += f" {when}" if _TIME_PREP.match(when) else f" in {when}"
-    if lang == "zh":
-        return body + "？"
-    return body[:1].upper() + body[1:] + "?"
-
-
-def _dedupe(texts: list[str]) -> list[str]:
-    seen: dict[str, str] = {}
-    for t in texts:
-        seen.setdefault(squash(t), t)
-    return list(seen.values())
 
 
 def _sub_question(sid: str, text: str, lang: str, catalog: list[TableInfo]) -> SubQuestion:

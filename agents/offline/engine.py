@@ -5,12 +5,13 @@ Same question + same knowledge-base version → same report. No model is called.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 from agents.engine import ResearchTask
 from agents.offline.decompose import decompose
 from agents.offline.reflect import reflect as reflect_offline
 from agents.offline.schema_link import build_sql
+from agents.offline.text import use_glossary
 from agents.offline.write import outline as outline_offline
 from agents.offline.write import write_section
 from agents.toolbox import Toolbox
@@ -27,16 +28,26 @@ MAX_SQL_RESULTS = 2  # successful queries kept per branch and round
 class OfflineEngine:
     name = "offline"
 
+    def __init__(self, kb: Any = None):
+        # The knowledge base whose glossary (its own terms, tools/glossary.py) planning and writing use;
+        # research reads it from the toolbox's knowledge base.
+        self._kb = kb
+
     def models(self) -> dict[str, str]:
         return {}
 
     async def plan(
         self, question: str, *, catalog: list[TableInfo], language: str, max_sub_questions: int, trace: Trace
     ) -> Plan:
-        plan = decompose(question, catalog, max_sub_questions=max_sub_questions)
+        with use_glossary(await _glossary(self._kb)):
+            plan = decompose(question, catalog, max_sub_questions=max_sub_questions)
         return plan.model_copy(update={"language": language})
 
     async def research(self, task: ResearchTask, *, toolbox: Toolbox, trace: Trace) -> Finding:
+        with use_glossary(await _glossary(toolbox.kb)):
+            return await self._research(task, toolbox)
+
+    async def _research(self, task: ResearchTask, toolbox: Toolbox) -> Finding:
         for query in _queries(task)[:MAX_QUERIES]:
             await toolbox.search_documents(query)
         if task.sub_question.needs != "documents":
@@ -66,20 +77,29 @@ class OfflineEngine:
         self, *, question: str, plan: Plan, findings: list[Finding], evidence: Mapping[str, Evidence],
         round: int, trace: Trace,
     ) -> Reflection:
-        return reflect_offline(plan, findings, evidence, round=round)
+        with use_glossary(await _glossary(self._kb)):
+            return reflect_offline(plan, findings, evidence, round=round)
 
     async def outline(
         self, *, question: str, plan: Plan, findings: list[Finding], evidence: Mapping[str, Evidence],
         language: str, reflection: Reflection | None, trace: Trace,
     ) -> Outline:
-        return outline_offline(question, plan, findings, evidence, language=language, reflection=reflection)
+        with use_glossary(await _glossary(self._kb)):
+            return outline_offline(question, plan, findings, evidence, language=language, reflection=reflection)
 
     async def write(
         self, section: SectionPlan, *, question: str, plan: Plan, evidence: Mapping[str, Evidence],
         language: str, reflection: Reflection | None, trace: Trace,
     ) -> Section:
-        return write_section(section, question=question, plan=plan, evidence=evidence, language=language,
-                             reflection=reflection)
+        with use_glossary(await _glossary(self._kb)):
+            return write_section(section, question=question, plan=plan, evidence=evidence, language=language,
+                                 reflection=reflection)
+
+
+async def _glossary(kb: Any) -> list:
+    """The knowledge base's glossary entries; none for a knowledge base (or test double) without one."""
+    load = getattr(kb, "glossary", None)
+    return list(await load()) if load is not None else []
 
 
 def _queries(task: ResearchTask) -> list[str]:

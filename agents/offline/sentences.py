@@ -7,6 +7,7 @@ sentence and a number are. Chinese is handled with character bigrams: no diction
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -142,11 +143,30 @@ _ZH_STOP_PHRASES = re.compile("为什么|什么样|什么|多少|多大|多长|�
 _ZH_STOP_CHARS = re.compile("[的了是吗呢吧啊么和与及或在对把被就都也而为之其这那有至到]")
 
 
+def fold_accents(text: str) -> str:
+    """Latin letters without their accents, one character for one ('Akinoshū' -> 'Akinoshu', 'Zürich'
+    -> 'Zurich'), so a name written with or without them is one name; other scripts are untouched."""
+    return text.translate(_FOLD)
+
+
+def _fold_table() -> dict[int, str]:
+    table = {}
+    for code in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
+        base = unicodedata.normalize("NFKD", chr(code))[:1]
+        if base.isascii() and base.isalpha() and base != chr(code):
+            table[code] = base
+    return table
+
+
+_FOLD = _fold_table()
+
+
 def keywords(text: str, *, numbers: bool = True) -> list[tuple[str, tuple[str, ...]]]:
     """Content words in order as (surface, terms): English words minus stopwords, lightly stemmed;
     Chinese runs split at function characters, each run's terms its character bigrams."""
     out: list[tuple[str, tuple[str, ...]]] = []
-    for token in _TOKEN_RE.findall(text):
+    for token in _TOKEN_RE.findall(fold_accents(text)):
+        token = re.sub(r"'s$", "", token)  # "Apple's" is about Apple
         if CJK_RE.match(token):
             out += _chinese_keywords(token)
         elif token[0].isdigit():

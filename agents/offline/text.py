@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from typing import Iterator, Mapping, Sequence
 
+from tools.glossary import GlossaryEntry
 from tools.textlang import CJK_RE, cjk_share
 
+# General language only: operations, units, measures and common business nouns. An organisation's own
+# names, jargon and translations (its products, departments, methods) belong in its glossary, a file the
+# knowledge base ingests (tools/glossary.py); ``use_glossary`` adds it to this lexicon for one run.
 # One row per concept: kind | English terms | Chinese terms | column-name tokens it points at.
 # kind: measure (numeric aspects), aspect (qualitative), entity (a category value; its column
 # tokens name the column holding it), dimension (a grouping column), op (what to compute), topic.
@@ -25,40 +32,25 @@ _RAW_LEXICON: dict[str, tuple[str, str, str, str]] = {
                  "周期|时间=time|工期|多久|多长时间|个月=months|交付时间=delivery time", "duration month"),
     "satisfaction": ("measure", "satisfaction|satisfied|rating|score|feedback",
                      "满意度|满意|评分=score|打分=score|评价=rating", "satisfaction score"),
+    "size": ("measure", "size|disk space|storage|footprint|capacity", "大小|规模|容量|体积|占用空间",
+             "size kb mb gb bytes capacity"),
     "risk": ("aspect", "risk|danger|threat|pitfall|downside|concern", "风险|隐患|威胁", ""),
     "benefit": ("aspect", "benefit|advantage|pros|strength|upside", "优势|优点|好处|收益", ""),
     "quality": ("aspect", "quality|accuracy|performance|effectiveness", "质量|准确率|准确性|效果|性能", ""),
     "project": ("dimension", "project", "项目", "project"),
     "department": ("dimension", "department|business unit|division|dept", "部门|事业部", "department"),
-    "vendor": ("dimension", "vendor|supplier|provider|tool|tooling", "供应商|厂商|服务商|工具", "vendor"),
+    "vendor": ("dimension", "vendor|supplier|provider|contractor", "供应商|厂商|服务商|承包商", "vendor supplier"),
     "approach": ("dimension", "approach|method|option|strategy|technique", "方案|方法|路线|技术路线|途径", "approach"),
     "category": ("dimension", "category|type|kind", "类别|类型|种类", "category type"),
     "status": ("dimension", "status|progress", "状态|进展|进度", "status"),
-    "rag": ("entity", "rag|retrieval augmented generation|retrieval augmented", "检索增强生成=RAG retrieval-augmented generation|检索增强=RAG",
-            "approach"),
-    "fine_tuning": ("entity", "fine tuning|fine tune|fine tuned|sft", "微调=fine-tuning|精调=fine-tuning", "approach"),
-    "pre_training": ("entity", "pre training|pre train|pre trained|from scratch|foundation model",
-                     "预训练=pre-training|从零训练=pre-training|基座模型=foundation model", "approach"),
-    "prompt_engineering": ("entity", "prompt engineering|prompting|prompt", "提示工程|提示词工程|提示词", "approach"),
-    "customer_support": ("entity", "customer support|customer service", "客服|客户支持|客户服务", "department"),
-    "legal": ("entity", "legal", "法务|法律", "department"),
-    "finance": ("entity", "finance|financial", "财务", "department"),
-    "sales": ("entity", "sales", "销售", "department"),
-    "r&d": ("entity", "r&d|research and development", "研发", "department"),
-    "llm": ("topic", "llm|large language model|language model|generative ai|genai", "大模型|大语言模型|语言模型|生成式人工智能", ""),
-    "privacy": ("topic", "privacy|personal data|pii|data protection", "隐私|个人信息|数据保护", ""),
-    "security": ("topic", "security|compliance|regulation", "安全|合规|监管", ""),
-    "hallucination": ("topic", "hallucination", "幻觉", ""),
-    "compute": ("topic", "compute|gpu|hardware|infrastructure", "算力|显卡|计算资源|硬件", "compute"),
     "yearly": ("topic", "annual|annually|yearly|per year|each year|a year", "每年|年度|全年", "annual year"),
-    "knowledge": ("topic", "knowledge update|knowledge|freshness", "知识更新|知识|时效", "knowledge update"),
     "average": ("op", "average|avg|mean|typical|typically", "平均|均值|人均|一般", ""),
     "total": ("op", "total|sum|overall|combined|altogether|in total", "总计|合计|总共|总额|一共|累计|总", ""),
     "count": ("op", "how many|number of|count", "多少个|几个|数量|个数|多少家|多少项", ""),
     "compare": ("op", "compare|comparison|versus|vs|difference|differ|tradeoff|trade off", "比较|对比|区别|差异|相比|还是|优劣", ""),
     "trend": ("op", "trend|monthly|over time|per month|each month|by month|month over month|develop|evolve|evolution|"
                     "growth|grow|change|quarterly", "趋势|每月=monthly|月度=monthly|逐月=monthly|变化=change|走势|增长=growth|按月=monthly", "month date"),
-    "top": ("op", "largest|most|top|highest|biggest|maximum|max|best|most expensive", "最高|最多|最大|最贵|最好|排名", "max"),
+    "top": ("op", "largest|most|top|highest|biggest|maximum|max|best|most expensive|peak", "最高|最多|最大|最贵|最好|排名", "max"),
     "bottom": ("op", "smallest|least|lowest|minimum|min|cheapest|fewest|worst", "最低|最少|最小|最便宜|最差", "min"),
     "choose": ("op", "should|choose|choice|recommend|recommendation|decide|decision|pick|better",
                "应该|选择|推荐|建议|决定|选哪个|选用|更好", ""),
@@ -75,6 +67,10 @@ class Concept:
     zh: tuple[str, ...]
     columns: tuple[str, ...]
     gloss: dict[str, str]  # Chinese term -> English words
+    value: str = ""  # the table value it stands for (glossary entries); "" when none
+    table: str = ""
+    origin: str = "builtin"  # or "glossary"
+    description: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -93,7 +89,40 @@ def _concept(key: str, kind: str, en: str, zh: str, cols: str) -> Concept:
     return Concept(key, kind, english, tuple(t for t, _ in pairs), tuple(cols.split()), dict(pairs))
 
 
-LEXICON: dict[str, Concept] = {key: _concept(key, *row) for key, row in _RAW_LEXICON.items()}
+BUILTIN_LEXICON: dict[str, Concept] = {key: _concept(key, *row) for key, row in _RAW_LEXICON.items()}
+_ACTIVE: ContextVar[dict[str, Concept] | None] = ContextVar("dossier_lexicon", default=None)
+
+
+class _Lexicon(Mapping[str, Concept]):
+    """The lexicon in force: built-in general language, plus the glossary ``use_glossary`` entered."""
+
+    def _current(self) -> dict[str, Concept]:
+        return _ACTIVE.get() or BUILTIN_LEXICON
+
+    def __getitem__(self, key: str) -> Concept:
+        return self._current()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
+LEXICON: Mapping[str, Concept] = _Lexicon()
+
+
+@contextmanager
+def use_glossary(entries: Sequence[GlossaryEntry]) -> Iterator[None]:
+    """Within the block (this task or thread only), every lexicon user also sees ``entries``."""
+    from agents.offline.glossary_lexicon import lexicon_with  # it builds on this module's Concept
+
+    token = _ACTIVE.set(lexicon_with(tuple(entries)) if entries else None)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
 
 _EN_STOP = frozenset(
     "a an the and or but if of in on at to for from by with about as into than then so such is are was were be "
@@ -167,9 +196,30 @@ def _is_stop(surface: str, term: str) -> bool:
     return surface.lower() in _EN_STOP or term in _EN_STOP or surface in _ZH_STOP
 
 
+def is_stopword(surface: str, term: str = "") -> bool:
+    return _is_stop(surface, term or stem(surface))
+
+
 def tokenize(text: str) -> list[str]:
     """Content terms in order: stopwords removed, English stemmed, Chinese as jieba words."""
     return [term for surface, term, _ in words(text) if not _is_stop(surface, term)]
+
+
+def abbreviates(code: str, name: str) -> bool:
+    """A code of capitals that stands for a name: its letters in order within the name, from the
+    name's first letter ('MSFT' for Microsoft, 'AAPL' for Apple: a doubled letter counts once), or a
+    multi-word name's initials ('IBM'). Tickers, table and column codes are written this way."""
+    letters = re.sub(r"[^A-Za-z]", "", code)
+    if not (2 <= len(letters) <= 6 and letters.isupper()):
+        return False
+    words_ = re.findall(r"[a-z0-9]+", name.lower())
+    if len(words_) > 1 and "".join(w[0] for w in words_) == letters.lower():
+        return True
+    flat, wanted = "".join(words_), re.sub(r"(.)\1", r"\1", letters.lower())
+    if len(wanted) < 3 or not flat.startswith(wanted[0]) or flat == letters.lower():
+        return False
+    rest = iter(flat)
+    return all(ch in rest for ch in wanted)
 
 
 def squash(text: str) -> str:
@@ -207,7 +257,9 @@ def find_concepts(text: str) -> list[ConceptHit]:
 def concept_terms_en(key: str) -> list[str]:
     """Stemmed single English words a concept stands for: its key, column tokens and one-word terms."""
     concept = LEXICON[key]
-    raw = [*re.split(r"[_&\s]+", key), *concept.columns, *(t for t in concept.en if " " not in t)]
+    # Column names split as identifiers are ("^GSPC" -> "gspc", "sizeKb" -> "size", "kb").
+    cols = [w for c in concept.columns for w in re.split(r"[^A-Za-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", c))]
+    raw = [*re.split(r"[_&\s]+", key), *cols, *(t for t in concept.en if " " not in t)]
     return list(dict.fromkeys(stem(w) for w in raw if w and w.lower() not in _EN_STOP))
 
 

@@ -1,81 +1,116 @@
 """Offline writing: an outline from the plan and the evidence, then extractive sections.
 
-Every sentence in a section is a sentence of a cited passage (or a one-line lead-in to a cited SQL
-table), followed by its ``[ev:ID]`` marker, so no number appears that the evidence does not hold.
-Text in another language than the report is quoted as it is: nothing is translated offline.
+Every sentence in a section is a sentence of a cited passage (or a headline over a cited SQL table),
+followed by its ``[ev:ID]`` marker, so no number appears that the evidence does not hold. Sentences
+are gated for relevance to their section's sub-question (agents.offline.candidates); a sub-question
+the evidence does not support gets a section that says so and names the closest material. Text in
+another language than the report is quoted as it is: nothing is translated offline.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Mapping
 
-from agents.offline.reflect import evidence_ids_for, is_draft
-from agents.offline.sentences import CJK_RE, claim_numbers, sentence_spans, squash, terms
+from agents.offline.blocks import cite, has_rows, join, sql_block
+from agents.offline.candidates import Topic, candidates, select, source
+from agents.offline.plan_words import GENERIC
+from agents.offline.reflect import evidence_ids_for
+from agents.offline.relevance import (
+    RELEVANCE_THRESHOLD, distinguishing_anchors, make_query, names, on_aspect, relevance, unique_words,
+)
+from agents.offline.sql_answer import headline as sql_headline
+from agents.offline.summary import write_summary
+from agents.offline.support import abstention, answered_as_asked, assess, evidence_text, named_by, related
 from tools.evidence import Evidence
 from tools.research_models import Finding, Outline, Plan, Reflection, Section, SectionPlan, SubQuestion
 
-MAX_SENTENCES = 6  # per section
-MAX_PER_SOURCE = 3  # so one long document cannot fill a section
-MAX_TABLE_ROWS = 12
-MAX_TABLES = 3  # SQL results per section
-DUPLICATE_JACCARD = 0.6  # term overlap at which two sentences say the same thing
-CENTRALITY_WEIGHT, NUMBERS_BONUS, REDUNDANCY_PENALTY = 0.5, 0.1, 0.5
-DRAFT_FACTOR = 0.6
+__all__ = ["cite", "extractive_answer", "outline", "write_section"]
+
+MAX_SENTENCES = 4  # per section: fewer, better sentences
+MAX_TABLES = 2  # SQL results per section
 SUMMARY, OPEN = "summary", "open"  # section ids with a role of their own; the rest answer sub-questions
 _TEXT = {
     "en": {"summary": "Executive summary", "open": "Contradictions and open questions",
-           "contradictions": "Contradictions", "gaps": "Open questions",
-           "nothing": "The retrieved passages contain no sentence that addresses this question.",
-           "no_evidence": "No evidence that addresses “{q}” was found."},
-    "zh": {"summary": "摘要", "open": "矛盾与待解决问题", "contradictions": "矛盾", "gaps": "待解决问题",
-           "nothing": "检索到的段落中没有直接回答该问题的句子。", "no_evidence": "没有找到与“{q}”相关的证据。"},
+           "contradictions": "Contradictions", "gaps": "Open questions"},
+    "zh": {"summary": "摘要", "open": "矛盾与待解决问题", "contradictions": "矛盾", "gaps": "待解决问题"},
 }
-_END_RE = re.compile(r"[.!?。！？；;]+[”’」』）)\"']*$")
-_WIDE_RE = re.compile("[\u3000-\u303f\uff00-\uffef]")  # full-width punctuation takes no space
-_NOISE_RE = re.compile(r"\*\*|__|`|\[ev:[^\]]*\]|\[\d+(?:,\s*\d+)*\]")
 
 
 def outline(question: str, plan: Plan, findings: list[Finding], evidence: Mapping[str, Evidence], *,
             language: str, reflection: Reflection | None = None) -> Outline:
-    """Summary, one section per sub-question (merged when they share all their evidence), then
-    contradictions and open questions when there are any."""
-    groups: list[tuple[list[str], list[str]]] = []
-    unanswered = []
+    """Summary, one section per sub-question (merged when they share all their evidence; one that
+    the evidence does not support says so), then contradictions and open questions. A question the
+    knowledge base holds nothing for gets the summary alone."""
+    entries: list[tuple[list[str], list[str], bool]] = []
     for sq in plan.sub_questions:
         ids = evidence_ids_for(sq.id, findings, evidence)
-        same = next((g for g in groups if set(g[1]) == set(ids)), None)
-        if not _answerable(sq, [evidence[i] for i in ids]):
-            unanswered.append(sq.id)
-        elif same:
+        ok = _answerable(sq, [evidence[i] for i in ids], plan)
+        same = next((e for e in entries if e[2] and ok and set(e[1]) == set(ids)), None)
+        if same:
             same[0].append(sq.id)
         else:
-            groups.append(([sq.id], ids))
+            entries.append(([sq.id], ids, ok))
     by_id = {sq.id: sq for sq in plan.sub_questions}
     text = _TEXT.get(language, _TEXT["en"])
+    gathered = list(dict.fromkeys(i for _, ids, _ in entries for i in ids))
+    answered = [e for e in entries if e[2]]
+    evs = [evidence[i] for i in gathered]
+    specific = [e for e in answered if not all(_generic(by_id[i]) for i in e[0])]
+    if not specific and answered_as_asked(question, evs):
+        # No sub-question that asks what the user asked passes its own gate, but the question as
+        # asked does (every name it asks about is there, a passage or result holds most of its key
+        # words): answer it as asked, from everything gathered, rather than deny what is there.
+        goal = "Answer: " + question
+        return Outline(title=_plain(question), sections=[
+            SectionPlan(id=SUMMARY, title=text["summary"], goal=goal, evidence_ids=gathered),
+            SectionPlan(id="s1", title=_plain(question), goal=goal, evidence_ids=gathered)])
+    if not specific or _outside(question, evs, [by_id[i] for e in answered for i in e[0]]):
+        summary = SectionPlan(id=SUMMARY, title=text["summary"], goal="Say that the knowledge base does not hold it.",
+                              sub_question_ids=[], evidence_ids=gathered)
+        return Outline(title=_plain(question), sections=[summary])
     body = [SectionPlan(id=f"s{n}", title=" / ".join(_plain(by_id[i].question) for i in sq_ids),
-                        goal="Answer: " + " ".join(by_id[i].question for i in sq_ids),
+                        goal=("Answer: " if ok else "Say it is not in the knowledge base: ")
+                        + " ".join(by_id[i].question for i in sq_ids),
                         sub_question_ids=sq_ids, evidence_ids=ids)
-            for n, (sq_ids, ids) in enumerate(groups, 1)]
-    sections = []
-    if body:
-        every = list(dict.fromkeys(i for s in body for i in s.evidence_ids))
-        sections.append(SectionPlan(id=SUMMARY, title=text["summary"], goal="The best answer to each sub-question.",
-                                    sub_question_ids=[i for s in body for i in s.sub_question_ids], evidence_ids=every))
-    sections += body
+            for n, (sq_ids, ids, ok) in enumerate(entries, 1)]
+    every = list(dict.fromkeys(i for _, ids, _ in answered for i in ids))
+    sections = [SectionPlan(id=SUMMARY, title=text["summary"], goal="The direct answer to the question.",
+                            sub_question_ids=[i for ids, _, _ in answered for i in ids], evidence_ids=every), *body]
+    abstained = {i for ids, _, ok in entries if not ok for i in ids}
     conflicts = reflection.contradictions if reflection else []
-    if unanswered or (reflection and (reflection.gaps or conflicts)):
+    if conflicts or (reflection and any(g.sub_question_id not in abstained for g in reflection.gaps)):
         ids = list(dict.fromkeys(i for c in conflicts for i in c.evidence_ids if i in evidence))
         sections.append(SectionPlan(id=OPEN, title=text["open"], goal="Where sources disagree and what is missing.",
-                                    sub_question_ids=unanswered, evidence_ids=ids))
+                                    sub_question_ids=sorted(abstained), evidence_ids=ids))
     return Outline(title=_plain(question), sections=sections)
 
 
-def _answerable(sq: SubQuestion, evs: list[Evidence]) -> bool:
-    """Some table result, or some sentence on topic: else the sub-question goes to open questions."""
-    return any(_has_rows(e) for e in evs) or bool(_select(_candidates(evs), _query_weights([sq]), 1))
+def _answerable(sq: SubQuestion, evs: list[Evidence], plan: Plan) -> bool:
+    """The evidence supports it, and some table result or some sentence passes the section's gate."""
+    if not assess(sq.question, evs).supported:
+        return False
+    topic = _topic([sq], plan)
+    return bool(_tables(topic, [sq], evs)) or bool(select(candidates(evs), topic, 1))
+
+
+def _generic(sq: SubQuestion) -> bool:
+    """A fact-finding sub-question of the planner's ("What are the key facts about X?"): it asks
+    about a name, not what the user asked, so answering it alone does not answer the question."""
+    return any(_GENERIC_RE[i].fullmatch(sq.question.strip()) for i in range(len(_GENERIC_RE)))
+
+
+# The templates as patterns: "{x}" is any subject, the question's time range and mark may follow.
+_GENERIC_RE = [re.compile(re.escape(t).replace(r"\{x\}", ".+") + r".*[?？]?") for t in GENERIC]
+
+
+def _outside(question: str, evs: list[Evidence], answered: list[SubQuestion]) -> bool:
+    """The question names things, no gathered passage or row mentions any of them, and every
+    sub-question answered is about them (so the answers are about something else by the same words)."""
+    found = make_query(question).anchors
+    if not found or any(named_by(a, e) for a in found for e in evs):
+        return False
+    return all(any(names(a, sq.question) for a in found) for sq in answered)
 
 
 def write_section(section: SectionPlan, *, question: str, plan: Plan, evidence: Mapping[str, Evidence],
@@ -83,140 +118,70 @@ def write_section(section: SectionPlan, *, question: str, plan: Plan, evidence: 
     by_id = {sq.id: sq for sq in plan.sub_questions}
     sqs = [by_id[i] for i in section.sub_question_ids if i in by_id]
     if not sqs and section.id not in (OPEN, SUMMARY):  # a section planned elsewhere: its title is the question
-        sqs = [SubQuestion(id=section.id, question=f"{section.title} {section.goal}")]
+        asked = section.goal.removeprefix("Answer: ") if section.goal.startswith("Answer: ") else ""
+        sqs = [SubQuestion(id=section.id, question=asked or f"{section.title} {section.goal}")]
     evs = [evidence[i] for i in section.evidence_ids if i in evidence]
     text = _TEXT.get(language, _TEXT["en"])
     if section.id == OPEN:
         markdown = _open_questions(sqs, evidence, reflection, text)
     elif section.id == SUMMARY:
-        markdown = _summary(sqs, evs, language)
+        asked = [SubQuestion(id="q0", question=question)] if section.goal == "Answer: " + question else []
+        markdown = write_summary(question, sqs or asked, evs, list(plan.sub_questions) if sqs else asked, language)
     else:
-        markdown = _body(sqs, evs, language) or text["nothing"]
+        markdown = _body(sqs, evs, language, plan) or _abstain(sqs, evs, language)
     return Section(id=section.id, title=section.title, markdown=markdown)
 
 
-# --- sentences and their scores --------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Sentence:
-    ev: Evidence
-    rank: int  # the evidence's place in the section (retrieval order)
-    pos: int  # offset in the evidence text
-    text: str
-    terms: frozenset[str]
-    figures: tuple[float, ...]  # the values it states: same words, other figures is no duplicate
-    centrality: float = 0.0  # mean similarity to the other candidates: what many passages agree on
+def _topic(sqs: list[SubQuestion], plan: Plan | None) -> Topic:
+    """The section's questions, and the subjects that set it apart from the plan's other sub-questions."""
+    siblings = [sq.question for sq in plan.sub_questions] if plan else []
+    subjects = [distinguishing_anchors(sq.question, siblings) or unique_words(sq.question, siblings) for sq in sqs]
+    flat = [] if any(not s for s in subjects) else list(dict.fromkeys(a for s in subjects for a in s))
+    mine = {sq.id for sq in sqs}
+    others = [a for sq in (plan.sub_questions if plan else []) if sq.id not in mine
+              for a in distinguishing_anchors(sq.question, siblings) if a not in flat and flat]
+    return Topic(tuple(make_query(sq.question) for sq in sqs), tuple(flat), tuple(dict.fromkeys(others)))
 
 
-def _candidates(evs: list[Evidence]) -> list[_Sentence]:
-    out = []
-    for rank, ev in enumerate(e for e in evs if e.kind == "passage"):
-        for start, end in sentence_spans(ev.text):
-            text = _tidy(ev.text[start:end])
-            if _usable(text):
-                figures = tuple(sorted(n.value for n in claim_numbers(text)))
-                out.append(_Sentence(ev, rank, start, text, frozenset(terms(text, numbers=False)), figures))
-    return [replace(c, centrality=_centrality(c, out)) for c in out]
-
-
-def _centrality(c: _Sentence, cands: list[_Sentence]) -> float:
-    sims = [len(c.terms & o.terms) / math.sqrt(len(c.terms) * len(o.terms) or 1) for o in cands if o is not c]
-    return sum(sims) / len(sims) if sims else 0.0
-
-
-def _tidy(raw: str) -> str:
-    """Markdown emphasis and the source's own footnote marks out; a clause cut at a semicolon is
-    made a sentence. Punctuation and case only: the words and figures stay as written."""
-    text = " ".join(_NOISE_RE.sub("", squash(raw)).split())
-    text = text[:-1] + "." if text.endswith(";") else text[:-1] + "。" if text.endswith("；") else text
-    return text[:1].upper() + text[1:] if text[:1].islower() and text[:1].isascii() else text
-
-
-def _usable(text: str) -> bool:
-    """Whole statements only: not list lead-ins, not fragments, not walls of text."""
-    cjk = len(CJK_RE.findall(text))
-    long_enough = cjk >= 10 or (len(text) >= 30 and len(text.split()) >= 5)
-    return long_enough and len(text) <= 500 and not text.endswith((":", "：", ","))
-
-
-def _query_weights(sqs: list[SubQuestion]) -> dict[str, float]:
-    """The sub-question's own words count fully; its search queries' extra words count half."""
-    weights: dict[str, float] = {}
-    for sq in sqs:
-        for t in terms(" ".join(sq.queries), numbers=False):
-            weights.setdefault(t, 0.5)
-        for t in terms(sq.question, numbers=False):
-            weights[t] = 1.0
-    return weights
-
-
-def _scores(cands: list[_Sentence], weights: dict[str, float]) -> list[tuple[float, float]]:
-    """(score, overlap) per candidate: overlap with the query, centrality, a bonus for figures;
-    a draft's sentences lose to the final version's."""
-    total = sum(weights.values()) or 1.0
-    out = []
-    for c in cands:
-        overlap = sum(w for t, w in weights.items() if t in c.terms) / total
-        score = overlap + CENTRALITY_WEIGHT * c.centrality + NUMBERS_BONUS * bool(c.figures)
-        out.append((score * (DRAFT_FACTOR if is_draft(c.ev) else 1.0), overlap))
-    return out
-
-
-def _select(cands: list[_Sentence], weights: dict[str, float], limit: int,
-            taken: list[_Sentence] | None = None) -> list[_Sentence]:
-    """Greedy maximal marginal relevance: the best remaining sentence, less its similarity to what
-    is already chosen; near-duplicates (overlapping chunks repeat sentences) are dropped."""
-    # A sentence sharing no word with the question is off topic, unless all the evidence is in the
-    # other script: then nothing can share words, and the most central sentences are quoted as is.
-    script = _is_cjk(" ".join(weights))
-    pairs = list(zip(cands, _scores(cands, weights)))
-    scored = [(c, s) for c, (s, overlap) in pairs if overlap > 0]
-    if not scored and all(_is_cjk(c.text) != script for c in cands):
-        scored = [(c, s) for c, (s, _) in pairs]
-    chosen: list[_Sentence] = []
-    taken = list(taken or [])
-    while scored and len(chosen) < limit:
-        def adjusted(k: int) -> tuple[float, int]:
-            c, s = scored[k]
-            return s - REDUNDANCY_PENALTY * _redundancy(c, chosen + taken), -k
-        best = max(range(len(scored)), key=adjusted)
-        cand, _ = scored.pop(best)
-        per_source = sum(_source(c.ev) == _source(cand.ev) for c in chosen)
-        if _redundancy(cand, chosen + taken) < DUPLICATE_JACCARD and per_source < MAX_PER_SOURCE:
-            chosen.append(cand)
-    return chosen
-
-
-def _redundancy(cand: _Sentence, chosen: list[_Sentence]) -> float:
-    """Word overlap with the closest chosen sentence, halved when the figures differ: a draft and
-    a final version of one sentence both deserve a place."""
-    sims = [len(cand.terms & c.terms) / (len(cand.terms | c.terms) or 1) * (1.0 if cand.figures == c.figures else 0.5)
-            for c in chosen]
-    return max(sims, default=0.0)
-
-
-def _is_cjk(text: str) -> bool:
-    return len(CJK_RE.findall(text)) * 3 >= len(re.findall(r"[A-Za-z]", text)) and bool(CJK_RE.search(text))
-
-
-def _source(ev: Evidence) -> str:
-    return ev.source or ev.doc_id or ev.id
-
-
-# --- sections --------------------------------------------------------------------------------
-
-def _body(sqs: list[SubQuestion], evs: list[Evidence], language: str) -> str:
-    """Up to MAX_SENTENCES sentences, a paragraph per source (sources by their best sentence, the
-    sentences in the source's own order), then the SQL results as tables."""
-    chosen = _select(_candidates(evs), _query_weights(sqs), MAX_SENTENCES)
+def _body(sqs: list[SubQuestion], evs: list[Evidence], language: str, plan: Plan | None = None) -> str:
+    """Up to MAX_SENTENCES on-topic sentences, a paragraph per source (sources by their best
+    sentence, the sentences in the source's own order), then the relevant SQL results as tables."""
+    if plan is not None and not any(assess(sq.question, evs).supported for sq in sqs):
+        return ""
+    topic = _topic(sqs, plan)
+    chosen = select(candidates(evs), topic, MAX_SENTENCES)
     paragraphs = []
-    for source in dict.fromkeys(_source(c.ev) for c in chosen):
-        mine = [c for c in chosen if _source(c.ev) == source]
-        mine.sort(key=lambda c: (c.ev.char_start or 0, c.ev.id, c.pos))
-        paragraphs.append(_join([cite(c.text, [c.ev.id]) for c in mine]))
-    tables = [e for e in evs if _has_rows(e)][:MAX_TABLES]
-    paragraphs += [_sql_block(e, language) for e in tables]
+    for src in dict.fromkeys(source(c.ev) for c in chosen):
+        mine = sorted((c for c in chosen if source(c.ev) == src), key=lambda c: (c.ev.char_start or 0, c.ev.id, c.pos))
+        paragraphs.append(join([cite(c.text, [c.ev.id]) for c in mine]))
+    question = " ".join(sq.question for sq in sqs)
+    paragraphs += [sql_block(e, question, language) for e in _tables(topic, sqs, evs)]
     return "\n\n".join(paragraphs)
+
+
+def _tables(topic: Topic, sqs: list[SubQuestion], evs: list[Evidence]) -> list[Evidence]:
+    """SQL results about the section: its subject named, and relevant or from a table it expected."""
+    wanted = {t for sq in sqs for t in sq.tables}
+    out = []
+    for e in (e for e in evs if has_rows(e)):
+        body, heading = evidence_text(e)
+        score = max((relevance(q, body, heading) for q in topic.queries if on_aspect(q, body, heading)), default=0.0)
+        named = not topic.subjects or any(names(s, f"{body} {heading} {e.sql or ''}") for s in topic.subjects)
+        if (wanted & set(e.tables) and _says(e, sqs)) or (named and score >= RELEVANCE_THRESHOLD):
+            out.append((score, len(out), e))
+    return [e for _, _, e in sorted(out, key=lambda t: (-t[0], t[1]))[:MAX_TABLES]]
+
+
+def _says(ev: Evidence, sqs: list[SubQuestion]) -> bool:
+    """The SQL helper finds something to say about the result (None: the rows say nothing useful)."""
+    return sql_headline(ev, question=" ".join(sq.question for sq in sqs), language="en") is not None
+
+
+def _abstain(sqs: list[SubQuestion], evs: list[Evidence], language: str) -> str:
+    """'The knowledge base does not contain …' and the closest material it does hold."""
+    question = " ".join(sq.question for sq in sqs) or "this question"
+    support = assess(question, evs)
+    return join([abstention(question, support, language), related(support, language)]).strip()
 
 
 def extractive_answer(question: str, evs: list[Evidence], language: str = "en") -> str:
@@ -225,102 +190,20 @@ def extractive_answer(question: str, evs: list[Evidence], language: str = "en") 
     return _body([SubQuestion(id="q1", question=question, needs="documents")], evs, language)
 
 
-def _summary(sqs: list[SubQuestion], evs: list[Evidence], language: str) -> str:
-    """The single best sentence per sub-question (a table's lead-in when only a table answers it)."""
-    cands, bullets, taken = _candidates(evs), [], []
-    for sq in sqs:
-        best = [] if sq.needs == "tables" else _select(cands, _query_weights([sq]), 1, taken)
-        if best:
-            taken.append(best[0])
-            bullets.append("- " + cite(best[0].text, [best[0].ev.id]))
-            continue
-        sql = _best_sql(sq, evs)
-        if sql is not None:
-            bullets.append("- " + _lead_in(sql, language))
-    return "\n".join(dict.fromkeys(bullets))
-
-
-def _best_sql(sq: SubQuestion, evs: list[Evidence]) -> Evidence | None:
-    """The table result sharing most words with the sub-question; the tables it expected count double."""
-    wanted = set(terms(sq.question, numbers=False))
-    tables = [e for e in evs if _has_rows(e)]
-    scores = [len(wanted & set(terms(" ".join([e.text, *e.tables, *e.columns]))))
-              + 2 * len(set(sq.tables) & set(e.tables)) for e in tables]
-    best = max(range(len(tables)), key=lambda i: (scores[i], -i), default=None)
-    return tables[best] if best is not None and scores[best] > 0 else None
-
-
 def _open_questions(sqs: list[SubQuestion], evidence: Mapping[str, Evidence], reflection: Reflection | None,
                     text: dict[str, str]) -> str:
+    """Contradictions, then the gaps of sub-questions that have an answer section (the others say
+    in their own section that the knowledge base lacks them)."""
     parts = []
     conflicts = reflection.contradictions if reflection else []
     if conflicts:
         lines = ["- " + cite(c.description, [i for i in c.evidence_ids if i in evidence]) for c in conflicts]
         parts.append(f"### {text['contradictions']}\n\n" + "\n".join(lines))
-    gaps = [g.description for g in (reflection.gaps if reflection else [])]
-    gapped = {g.sub_question_id for g in (reflection.gaps if reflection else [])}
-    gaps += [text["no_evidence"].format(q=_plain(sq.question)) for sq in sqs if sq.id not in gapped]
+    own = {sq.id for sq in sqs}
+    gaps = [g.description for g in (reflection.gaps if reflection else []) if g.sub_question_id not in own]
     if gaps:
         parts.append(f"### {text['gaps']}\n\n" + "\n".join("- " + g for g in gaps))
     return "\n\n".join(parts)
-
-
-def _has_rows(ev: Evidence) -> bool:
-    """A SQL result that says something: not empty, and not one row of empty aggregates (count 0)."""
-    return ev.kind == "sql" and bool(ev.rows) and any(v not in (None, 0, "") for row in ev.rows for v in row)
-
-
-def _sql_block(ev: Evidence, language: str) -> str:
-    rows = ev.rows[:MAX_TABLE_ROWS]
-    lines = ["| " + " | ".join(_cell(c) for c in ev.columns) + " |", "|" + " --- |" * len(ev.columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return _lead_in(ev, language) + "\n\n" + "\n".join(lines)
-
-
-def _lead_in(ev: Evidence, language: str) -> str:
-    """One sentence that introduces a table; its only number is the row count the evidence holds."""
-    n = ev.row_count if ev.row_count is not None else len(ev.rows)
-    partial = min(len(ev.rows), MAX_TABLE_ROWS) < n
-    tables = ", ".join(ev.tables) or ("数据仓库" if language == "zh" else "the warehouse")
-    if language == "zh":
-        more = "，下表列出其中前几行" if partial else ""
-        cap = "（结果已达行数上限）" if ev.truncated else ""
-        return cite(f"对 {tables} 的数据仓库查询返回 {n} 行{cap}{more}。", [ev.id])
-    more = ", of which the first are shown below" if partial else ""
-    cap = " (the result hit the row cap)" if ev.truncated else ""
-    return cite(f"The warehouse query over {tables} returns {n} row{'s' if n != 1 else ''}{cap}{more}.", [ev.id])
-
-
-def cite(sentence: str, ids: list[str]) -> str:
-    """Put the markers before the sentence's final punctuation (or at its end)."""
-    markers = "".join(f"[ev:{i}]" for i in ids)
-    if not markers:
-        return sentence
-    m = _END_RE.search(sentence)
-    head, tail = (sentence[:m.start()], m.group()) if m else (sentence, "")
-    space = "" if head and (CJK_RE.match(head[-1]) or _WIDE_RE.match(head[-1])) else " "
-    return f"{head.rstrip()}{space}{markers}{tail}"
-
-
-def _cell(value: Any) -> str:
-    """Floats without exponents ('3210000', not '3.21e+06'); the verifier matches cells by value."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        text = str(int(value))
-    elif isinstance(value, float):
-        text = f"{value:.6g}" if abs(value) < 1e6 else f"{value:.0f}"
-    else:
-        text = str(value)
-    return " ".join(text.replace("|", "\\|").split())
-
-
-def _join(sentences: list[str]) -> str:
-    out = ""
-    for s in sentences:
-        glue = "" if not out or _WIDE_RE.match(out[-1]) or (CJK_RE.match(s[:1]) and CJK_RE.match(out[-1])) else " "
-        out += glue + s
-    return out
 
 
 def _plain(question: str) -> str:

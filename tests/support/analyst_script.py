@@ -43,7 +43,7 @@ class AnalystScript:
         if schema == "ReportOutline":
             self.log.append("outline")
             return Action("json", schema, self._outline(prompt))
-        if "SearchDocuments" in tools:
+        if "search_documents" in tools:
             return self._research(texts)
         self.log.append("write")
         return Action("text", payload=self._write(prompt))
@@ -61,13 +61,13 @@ class AnalystScript:
         sub = question.split("):", 1)[-1].strip().splitlines()[0] if "):" in question else question
         if not tool_results:
             self.log.append("tool:search")
-            return Action("tool", "SearchDocuments", {"query": sub, "k": 4})
+            return Action("tool", "search_documents", {"query": sub, "k": 4})
         if len(tool_results) == 1:
             self.log.append("tool:sql")
-            return Action("tool", "RunSql", {"sql": self.sql})
+            return Action("tool", "run_sql", {"sql": self.sql})
         if self.obey_injection and len(tool_results) == 2:
             self.log.append("tool:injected")
-            return Action("tool", "RunSql", {"sql": "DROP TABLE costs"})
+            return Action("tool", "run_sql", {"sql": "DROP TABLE costs"})
         self.log.append("research-done")
         return Action("text", payload="Found passages and a SQL result.")
 

@@ -134,16 +134,24 @@ def forced_tool(request_json: dict) -> str | None:
 def schema_name(request_json: dict) -> str | None:
     """Name of the structured-output schema asked for.
 
-    From ``response_format.json_schema.name`` (``method="json_schema"``) or the single forced
-    tool (``method="function_calling"``).  ``json_mode`` (``{"type": "json_object"}``) names no
-    schema: ``None``.
+    From ``response_format.json_schema.name`` (``method="json_schema"``), the single forced
+    tool (``method="function_calling"``), or, for json_object / text structured output, the
+    schema the prompt asks the model to "follow the JSON schema `Name`" of (else ``None``).
     """
     response_format = request_json.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
         spec = response_format.get("json_schema") or {}
         if spec.get("name"):
             return spec["name"]
-    return forced_tool(request_json)
+    forced = forced_tool(request_json)
+    if forced or request_json.get("tools"):
+        return forced
+    # json_object / text structured output: the schema rides in the prompt (agents/llm/structured.py).
+    found = _PROMPT_SCHEMA.findall(json.dumps(request_json.get("messages") or []))
+    return found[-1] if found else None
+
+
+_PROMPT_SCHEMA = re.compile(r"follow the JSON schema `(\w+)`")
 
 
 def _estimate_tokens(text: str) -> int:
@@ -203,6 +211,8 @@ class Reply:
     delay_s: float = 0.0
     finish_reason: str | None = None
     usage: dict[str, int] | None = None
+    reasoning: str | None = None
+    """Sent as ``reasoning_content`` beside the content (DeepSeek / vLLM / llama-server style)."""
 
     # -- helpers
     @classmethod
@@ -615,6 +625,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _completion(self, record: RecordedRequest, request_json: dict, reply: Reply) -> dict:
         content, calls = self._materialise(request_json, reply, record)
         message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": reply.refusal}
+        if reply.reasoning:
+            message["reasoning_content"] = reply.reasoning
         if calls:
             message["tool_calls"] = [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -638,6 +650,8 @@ class _Handler(BaseHTTPRequestHandler):
         content, calls = self._materialise(request_json, reply, record)
         self._start_sse()
         self._sse(self._chunk(record, {"role": "assistant", "content": "", "refusal": None}))
+        if reply.reasoning:
+            self._sse(self._chunk(record, {"reasoning_content": reply.reasoning}))
         for word in _split_words(content or ""):
             self._sse(self._chunk(record, {"content": word}))
             if self.stub.chunk_delay_s:
@@ -710,6 +724,8 @@ class OpenAIStub:
         models: ids listed by ``GET /v1/models``.
         max_hang_s: upper bound on any ``hang`` fault (the server never blocks longer).
         chunk_delay_s: pause between streamed content chunks.
+        personality: what the server accepts and how it answers
+            (``tests.support.server_personalities.Personality``); default: everything.
     """
 
     def __init__(
@@ -722,8 +738,10 @@ class OpenAIStub:
         chunk_delay_s: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        personality: Any = None,
     ) -> None:
         self.responder = responder
+        self.personality = personality
         self.embedding_dim = embedding_dim
         self.models = list(models)
         self.max_hang_s = max_hang_s
@@ -866,8 +884,10 @@ class OpenAIStub:
 
     def _resolve(self, path: str, request_json: dict, record: RecordedRequest, *, chat: bool) -> Reply:
         reply: Reply | None = None
+        if chat and self.personality is not None:  # a request this server refuses never reaches the script
+            reply = self.personality.refusal(request_json)
         with self._lock:
-            for rule in self.rules:
+            for rule in self.rules if reply is None else ():
                 if rule.matches(path, request_json):
                     rule.hits += 1
                     reply = rule.reply
@@ -878,6 +898,8 @@ class OpenAIStub:
             reply = _as_reply(self.responder(request_json))
         if reply is None:
             reply = Reply.text(f"stub reply to: {last_user_text(request_json)[:200]}") if chat else Reply()
+        if chat and self.personality is not None:
+            reply = self.personality.shape(request_json, reply)
         record.reply = reply
         if reply.fault_kind:
             with self._lock:

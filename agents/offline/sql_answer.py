@@ -1,0 +1,359 @@
+"""One answer-first sentence stating what a SQL result shows, from the evidence's sql, columns and rows.
+
+The intent is read from the aliases ``agents.offline.sql_build`` emits (``overrun_pct``, ``share_pct``,
+``*_change_pct``, a period column, ``n``) and from the ORDER BY clause. Every figure written is one of the
+row values, formatted so that the citation verifier's number matcher accepts it (checked, not assumed).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agents.offline.sentences import find_numbers, supported
+from agents.offline.sql_intent import intent
+from tools.evidence import Evidence
+
+_PERIODS = ("year", "quarter", "month")
+_UNITS = frozenset("cny usd eur gbp jpy rmb kb mb gb tb bytes km kg ms pct".split())
+_AGG_WORDS = {"en": {"sum": "total", "avg": "average", "min": "minimum", "max": "maximum"},
+              "zh": {"sum": "合计", "avg": "平均", "min": "最小", "max": "最大"}}
+_GRAIN = {"en": {"year": "yearly", "quarter": "quarterly", "month": "monthly"},
+          "zh": {"year": "按年", "quarter": "按季度", "month": "按月"}}
+_ORDER_RE = re.compile(r'ORDER BY "((?:[^"]|"")+)" (DESC|ASC)')
+
+
+def headline(ev: Evidence, *, question: str, language: str) -> str | None:
+    """A plain sentence (no citation marker) answering with what the rows show; None when they say nothing."""
+    if ev.kind != "sql" or not ev.rows or not ev.columns:
+        return None
+    zh = language == "zh"
+    cols = list(ev.columns)
+    for rule in (_overrun, _growth, _share, _series, _count_per_group, _ranking, _single, _spread):
+        text = rule(ev, cols, zh, question)
+        if text:
+            first = text.split(" ", 1)[0]
+            common = first in _AGG_WORDS["en"].values()  # "average MSFT rose …" opens a sentence; "lancedb" stays
+            return text[:1].upper() + text[1:] if common else text
+    return None
+
+
+# ---- formatting -------------------------------------------------------------------------------
+
+def fmt(value: Any) -> str:
+    """A row value as a figure the verifier will match: thousands separators, rounding it tolerates."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if round(value, 2) == value:  # a figure as recorded (a price of 29.96): written as recorded, not rounded
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if round(value, 1) == value else f"{value:,.2f}"
+    for digits in (0, 1, 2, 3, 4, 6) if abs(value) >= 100 else (1, 2, 3, 4, 6) if abs(value) >= 1 else (3, 4, 6, 8):
+        text = f"{value:,.{digits}f}"
+        numbers = find_numbers(text.lstrip("-"))
+        if numbers and supported(numbers[0], [abs(float(value))]):
+            return text
+    return repr(value)
+
+
+def _pct(value: Any) -> str:
+    text = fmt(value)
+    return ("+" + text if isinstance(value, (int, float)) and value > 0 else text) + "%"
+
+
+def _period(value: Any, grain: str, zh: bool) -> str:
+    """'2010', 'Q1 2010', 'January 2010' (or 2010年, 2010年Q1, 2010年1月): dates, never checked as claims."""
+    m = re.match(r"(\d{4})-(\d{2})", str(value))
+    if not m:
+        return str(value)
+    year, month = int(m.group(1)), int(m.group(2))
+    if grain == "year":
+        return f"{year}年" if zh else str(year)
+    if grain == "quarter":
+        return f"{year}年Q{(month - 1) // 3 + 1}" if zh else f"Q{(month - 1) // 3 + 1} {year}"
+    if grain == "month" or re.fullmatch(r"\d{4}-\d{2}-01", str(value)):
+        names = "January February March April May June July August September October November December".split()
+        return f"{year}年{month}月" if zh else f"{names[month - 1]} {year}"
+    return str(value)[:10]
+
+
+def measure_name(alias: str, zh: bool = False) -> str:
+    """'avg_size_kb' -> 'average size'; units are dropped here and written after the figure."""
+    parts = alias.split("_")
+    agg = _AGG_WORDS["zh" if zh else "en"].get(parts[0]) if len(parts) > 1 else None
+    words = [p for p in (parts[1:] if agg else parts) if p.lower() not in _UNITS] or parts
+    name = " ".join(words)
+    return f"{agg}{name}" if agg and zh else f"{agg} {name}" if agg else name
+
+
+def _unit(alias: str) -> str:
+    units = [p for p in alias.split("_") if p.lower() in _UNITS and p.lower() != "pct"]
+    return " " + units[-1].upper() if units and units[-1].lower() not in ("kb", "mb", "gb", "tb") else \
+        (" " + units[-1] if units else "")
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+def _figure(value: Any, alias: str) -> str:
+    return fmt(value) + _unit(alias)
+
+
+# ---- column roles -----------------------------------------------------------------------------
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _numeric_cols(ev: Evidence, cols: list[str]) -> list[int]:
+    return [i for i in range(len(cols)) if any(_is_num(r[i]) for r in ev.rows)
+            and all(r[i] is None or _is_num(r[i]) for r in ev.rows)]
+
+
+def _label_col(ev: Evidence, cols: list[str]) -> int | None:
+    nums = set(_numeric_cols(ev, cols))
+    return next((i for i in range(len(cols)) if i not in nums and cols[i] not in _PERIODS
+                 and any(isinstance(r[i], str) for r in ev.rows) and not _looks_date(ev.rows[0][i])), None)
+
+
+def _looks_date(value: Any) -> bool:
+    return isinstance(value, str) and re.match(r"\d{4}-\d{2}(-\d{2})?", value) is not None
+
+
+def _order(ev: Evidence) -> tuple[str, str] | None:
+    m = None
+    for m in _ORDER_RE.finditer(ev.sql or ""):
+        pass  # the outermost (last) ORDER BY decides
+    return (m.group(1).replace('""', '"'), m.group(2)) if m else None
+
+
+def _label(row: list[Any], i: int | None) -> str:
+    if i is None or row[i] is None:
+        return "—"
+    value = str(row[i])
+    return value[:10] if re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]00:00:00", value) else value  # a day, not midnight
+
+
+# ---- rules ------------------------------------------------------------------------------------
+
+def _overrun(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    if "overrun_pct" not in cols or "overrun" not in cols:
+        return None
+    pi, oi = cols.index("overrun_pct"), cols.index("overrun")
+    label = _label_col(ev, cols)
+    row = next((r for r in ev.rows if r[pi] is not None), None)
+    if row is None or oi < 2:
+        return None
+    budget, actual = cols[oi - 2], cols[oi - 1]  # emitted as label, budget, actual, overrun, overrun_pct
+    order = _order(ev)
+    most = order is None or order[1] == "DESC"
+    name = _label(row, label)
+    if most and row[pi] <= 0:  # nobody overran: say so, then the closest one
+        if zh:
+            return (f"没有项目超出预算；最接近的是{name}：{measure_name(actual, True)} {_figure(row[oi - 1], actual)}，"
+                    f"{measure_name(budget, True)} {_figure(row[oi - 2], budget)}（{_pct(row[pi])}）。")
+        return (f"None overran: the closest is {name}, {measure_name(actual)} of {_figure(row[oi - 1], actual)} "
+                f"against {measure_name(budget)} of {_figure(row[oi - 2], budget)} ({_pct(row[pi])}).")
+    if zh:
+        kind = "超支比例最高" if most else "超支比例最低"
+        return (f"{name}{kind}：{measure_name(actual, True)} {_figure(row[oi - 1], actual)}，"
+                f"{measure_name(budget, True)} {_figure(row[oi - 2], budget)}（{_pct(row[pi])}）。")
+    kind = "the largest overrun" if most else "the smallest overrun"
+    return (f"{name} has {kind}: {measure_name(actual)} of {_figure(row[oi - 1], actual)} against "
+            f"{_article(measure_name(budget))} of {_figure(row[oi - 2], budget)} ({_pct(row[pi])}).")
+
+
+def _growth(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    changes = [c for c in cols if c.endswith("_change_pct")]
+    if not changes or "first_period" not in cols or "last_period" not in cols:
+        return None
+    row = ev.rows[0]
+    grain = next((g for g in _PERIODS if f"({g})" in (ev.sql or "") or f"'{g}'" in (ev.sql or "")), "")
+    p0 = _period(row[cols.index("first_period")], grain, zh)
+    p1 = _period(row[cols.index("last_period")], grain, zh)
+    parts = []
+    for change in changes[:3]:
+        base = change[: -len("_change_pct")]
+        first, last = row[cols.index(base + "_first")], row[cols.index(base + "_last")]
+        pct = row[cols.index(change)]
+        if first is None or last is None or pct is None:
+            continue
+        name = measure_name(base, zh)
+        if zh:
+            verb = "上升" if pct > 0 else "下降" if pct < 0 else "持平"
+            parts.append(f"{name}从{p0}的{fmt(first)}{verb}至{p1}的{fmt(last)}（{_pct(pct)}）")
+        else:
+            verb = "rose" if pct > 0 else "fell" if pct < 0 else "was flat"
+            parts.append(f"{name} {verb} from {fmt(first)} in {p0} to {fmt(last)} in {p1} ({_pct(pct)})")
+    if not parts:
+        return None
+    avg = "avg(" in (ev.sql or "")
+    note = ("（按年平均）" if grain == "year" else "（按期平均）") if zh and avg else \
+        f" ({_GRAIN['en'].get(grain, 'period')} averages)" if avg else ""
+    return _join(parts, zh) + note + ("。" if zh else ".")
+
+
+def _share(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    if "share_pct" not in cols:
+        return None
+    si, label = cols.index("share_pct"), _label_col(ev, cols)
+    top = ev.rows[0]
+    rest = [f"{_label(r, label)} ({_pct(r[si]).lstrip('+')})" for r in ev.rows[1:3] if r[si] is not None]
+    if zh:
+        tail = "，其次是" + "、".join(rest) if rest else ""
+        return f"{_label(top, label)}占比最大，为{_pct(top[si]).lstrip('+')}{tail}。"
+    tail = ", followed by " + " and ".join(rest) if rest else ""
+    return f"{_label(top, label)} has the largest share, {_pct(top[si]).lstrip('+')}{tail}."
+
+
+def _series(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    if not ev.rows or not (cols[0] in _PERIODS or _looks_date(ev.rows[0][0])) or len(ev.rows) < 2:
+        return None
+    order = _order(ev)
+    if order is not None and order[0] != cols[0]:
+        return None  # dated rows ordered by a measure: a ranking of days, not a series
+    grain = cols[0] if cols[0] in _PERIODS else "month" if "month" in cols[0].lower() else ""
+    nums = [i for i in _numeric_cols(ev, cols) if i > 0]
+    if not nums or _label_col(ev, cols) is not None:
+        return None  # a series per category: the table says it better than one sentence
+    parts = []
+    for i in nums[:2]:
+        pts = [(r[0], r[i]) for r in ev.rows if r[i] is not None]
+        if len(pts) < 2:
+            continue
+        (p0, v0), (p1, v1) = pts[0], pts[-1]
+        peak = max(pts, key=lambda p: p[1])
+        name = measure_name(cols[i], zh)
+        if zh:
+            peak_txt = f"，峰值为{_period(peak[0], grain, True)}的{fmt(peak[1])}" if peak not in (pts[0], pts[-1]) else ""
+            parts.append(f"{name}从{_period(p0, grain, True)}的{fmt(v0)}变为{_period(p1, grain, True)}的{fmt(v1)}{peak_txt}")
+        else:
+            verb = "rose" if v1 > v0 else "fell" if v1 < v0 else "stayed"
+            peak_txt = f", peaking at {fmt(peak[1])} in {_period(peak[0], grain, False)}" \
+                if peak not in (pts[0], pts[-1]) else ""
+            parts.append(f"{name} {verb} from {fmt(v0)} in {_period(p0, grain, False)} to {fmt(v1)} in "
+                         f"{_period(p1, grain, False)}{peak_txt}")
+    if not parts:
+        return None
+    grain_word = _GRAIN["zh" if zh else "en"].get(grain)
+    if zh:
+        return _join(parts, True) + (f"（{grain_word}）" if grain_word and grain != "month" else "") + "。"
+    note = f" ({grain_word} figures)" if grain_word and grain != "month" else ""
+    return _join(parts, False) + note + "."
+
+
+def _join(parts: list[str], zh: bool) -> str:
+    # One sentence, so that the one citation the caller appends covers every figure (";" would split it).
+    return "，".join(parts) if zh else ", while ".join(parts)
+
+
+def _count_per_group(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    if "n" not in cols or len(cols) != 2 or (_order(ev) or ("", ""))[0] != "n":
+        return None
+    ni, gi = cols.index("n"), 1 - cols.index("n")
+    top = ev.rows[0]
+    unit = _unit_noun(ev)
+    rest = [f"{_label(r, gi)} ({fmt(r[ni])})" for r in ev.rows[1:3]]
+    common = intent(question).mode
+    if zh:
+        tail = "，其次是" + "、".join(rest) if rest else ""
+        lead = f"最常见的{cols[gi]}是{_label(top, gi)}" if common else f"{_label(top, gi)}的数量最多"
+        return f"{lead}（{fmt(top[ni])}）{tail}。"
+    tail = ", ahead of " + " and ".join(rest) if rest else ""
+    if common:
+        return f"The most common {cols[gi].replace('_', ' ')} is {_label(top, gi)}, with {fmt(top[ni])}{unit}{tail}."
+    return f"{_label(top, gi)} has the most{unit or ' entries'}, {fmt(top[ni])}{tail}."
+
+
+def _unit_noun(ev: Evidence) -> str:
+    name = (ev.tables or [""])[0]
+    return f" {name}" if re.fullmatch(r"[a-z]+s", name) else ""
+
+
+def _is_series(ev: Evidence, cols: list[str]) -> bool:
+    return cols[0] in _PERIODS or _looks_date(ev.rows[0][0])
+
+
+def _ranking(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    order = _order(ev)
+    if order is None or order[0] not in cols or order[0] == cols[0]:
+        return None
+    mi, label = cols.index(order[0]), _label_col(ev, cols)
+    if label is None and _is_series(ev, cols):
+        label = 0  # rows named by their date: "2003-09-03 has the highest Close"
+    if label is None or not _numeric_cols(ev, cols):
+        return None
+    rows = [r for r in ev.rows if r[mi] is not None]
+    if not rows:
+        return None
+    top, alias = rows[0], order[0]
+    most = order[1] == "DESC"
+    rest = [f"{_label(r, label)} ({_figure(r[mi], alias)})" for r in rows[1:3]]
+    name = measure_name(alias, zh)
+    if zh:
+        tail = "，其次是" + "、".join(rest) if rest else ""
+        return f"{_label(top, label)}的{name}{'最高' if most else '最低'}，为{_figure(top[mi], alias)}{tail}。"
+    tail = ", followed by " + " and ".join(rest) if rest else ""
+    return f"{_label(top, label)} has the {'highest' if most else 'lowest'} {name}, {_figure(top[mi], alias)}{tail}."
+
+
+def _single(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    if len(ev.rows) != 1:
+        return None
+    nums = _numeric_cols(ev, cols)
+    label = _label_col(ev, cols)
+    pairs = [(cols[i], ev.rows[0][i]) for i in nums if ev.rows[0][i] is not None]
+    if len(pairs) > 1 or pairs and pairs[0][1] == 0:  # a count beside the measures (or of nothing) says little
+        pairs = [p for p in pairs if p[0] != "n"]
+    if not pairs:
+        return None
+    if [c for c, _ in pairs] == ["n"] and label is None:
+        return f"数量为{fmt(pairs[0][1])}。" if zh else f"The count is {fmt(pairs[0][1])}."
+    subject = f"{_label(ev.rows[0], label)}: " if label is not None else ""
+    body = _stats(dict(pairs), zh)
+    if zh:
+        return subject + "，".join(body) + "。"
+    text = subject + ", ".join(body)
+    return text[0].upper() + text[1:] + "."
+
+
+def _stats(values: dict[str, Any], zh: bool) -> list[str]:
+    """avg/min/max of one column as one phrase: 'average cost 740,000 CNY (from 500,000 to 1,000,000 CNY)'."""
+    out, done = [], set()
+    for alias in values:
+        fn, _, base = alias.partition("_")
+        trio = {f: values.get(f"{f}_{base}") for f in ("avg", "min", "max")} if fn in ("avg", "min", "max") else {}
+        if trio.get("avg") is not None and trio.get("min") is not None and trio.get("max") is not None:
+            if base in done:
+                continue
+            done.add(base)
+            name, lo, hi = measure_name(base, zh), trio["min"], trio["max"]
+            if lo == hi:
+                out.append(f"{name}为{_figure(lo, base)}" if zh else f"{name} {_figure(lo, base)}")
+            elif zh:
+                out.append(f"{name}平均{_figure(trio['avg'], base)}（{_figure(lo, base)}至{_figure(hi, base)}）")
+            else:
+                out.append(f"average {name} {_figure(trio['avg'], base)} (from {_figure(lo, base)} to "
+                           f"{_figure(hi, base)})")
+        else:
+            out.append(f"{measure_name(alias, zh)}为{_figure(values[alias], alias)}" if zh
+                       else f"{measure_name(alias)} {_figure(values[alias], alias)}")
+    return out[:3]
+
+
+def _spread(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    """Several labelled rows in no asked order: where the first measure is highest and lowest."""
+    label, nums = _label_col(ev, cols), [i for i in _numeric_cols(ev, cols) if cols[i] != "n"]
+    if label is None or not nums or len(ev.rows) < 2 or _is_series(ev, cols):
+        return None
+    mi = nums[0]
+    rows = [r for r in ev.rows if r[mi] is not None]
+    if len(rows) < 2:
+        return None
+    hi, lo = max(rows, key=lambda r: r[mi]), min(rows, key=lambda r: r[mi])
+    name, alias = measure_name(cols[mi], zh), cols[mi]
+    if zh:
+        return f"{name}最高的是{_label(hi, label)}（{_figure(hi[mi], alias)}），最低的是{_label(lo, label)}（{_figure(lo[mi], alias)}）。"
+    return (f"{name[0].upper() + name[1:]} is highest for {_label(hi, label)} ({_figure(hi[mi], alias)}) and lowest "
+            f"for {_label(lo, label)} ({_figure(lo[mi], alias)}).")

@@ -1,0 +1,271 @@
+"""Candidate SQL that answers the question asked, from schema links and the question's intent.
+
+SQL is assembled only from catalog identifiers (double-quoted) and literals taken from catalog sample
+values or from parsed dates (single-quoted, escaped); no question text is ever pasted into a statement.
+Aliases are part of the contract with ``agents.offline.sql_answer``: ``overrun``/``overrun_pct``,
+``share_pct``, ``first_period``/``last_period`` with ``<col>_first``/``<col>_last``/``<col>_change_pct``,
+a period column named ``month``/``quarter``/``year``, ``n`` for counts, ``<fn>_<col>`` for aggregates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agents.offline.schema_link import (_STRONG, QuestionTerms, TableLink, is_date, is_id, is_numeric, is_text,
+                                        link_schema, name_tokens, question_terms, relevant_links)
+from agents.offline.sql_intent import ACTUAL_TOKENS, BUDGET_TOKENS, Intent, intent
+from agents.offline.sql_parts import (_agg, _is_unique, _kind, _select, _TablePlan, _time_filter, ident,
+                                      literal)
+from agents.offline.sql_series import growth, series
+from agents.offline.text import TimeRange, time_range
+from tools.models import ColumnInfo, TableInfo
+
+_LABEL_WORDS = frozenset("name title label".split())
+
+
+@dataclass
+class SqlCandidate:
+    sql: str
+    rationale: str
+    tables: list[str]
+
+def _measures(table: TableInfo, link: TableLink) -> list[ColumnInfo]:
+    """Numeric columns the question asks about, best linked first; a superlative's hint counts here."""
+    cols = {c.name: c for c in table.columns}
+    ranked = [(s, cols[n]) for n, s in link.columns if is_numeric(cols[n]) and not is_id(cols[n]) and not is_date(cols[n])]
+    strong = [c for s, c in ranked if s >= _STRONG]
+    return (strong or [c for s, c in ranked if s >= 0.5])[:6]
+
+
+def _label(table: TableInfo, link: TableLink, exclude: set[str]) -> ColumnInfo | None:
+    """The column that names a row: a *name*/*title* column, else a unique short text, else an id."""
+    texts = [c for c in table.columns if is_text(c) and c.name not in exclude]
+    short = [c for c in texts if all(len(s) <= 60 for s in c.samples)]
+    scores = dict(link.columns)
+    table_words = set(name_tokens(table.name))
+
+    def rank(c: ColumnInfo) -> tuple[int, float, int]:
+        tokens = set(name_tokens(c.name))
+        kind = (0 if tokens & _LABEL_WORDS and not is_id(c) else 1 if tokens & table_words and not is_id(c)
+                else 2 if _is_unique(c, table) and not is_id(c) else 3 if is_id(c) else 4)
+        return kind, -scores.get(c.name, 0.0), table.columns.index(c)
+    best = min(short, key=rank, default=None)
+    return best if best is not None and rank(best)[0] < 4 else None
+
+
+def _plan_table(table: TableInfo, link: TableLink, q: QuestionTerms, it: Intent, when: TimeRange | None) -> _TablePlan:
+    cols = {c.name: c for c in table.columns}
+    scores = dict(link.columns)
+    by_col: dict[str, list[str]] = {}
+    for name, value in link.values:
+        by_col.setdefault(name, []).append(value)
+    group = next((cols[n] for n, vs in by_col.items() if len(vs) > 1), None)
+    if group is None:  # a dimension named by its head noun: "which department", "per approach", "by licence"
+        group = next((c for c in table.columns if is_text(c) and not is_id(c) and c.name not in by_col
+                      and not _is_unique(c, table) and (q.weights.get((name_tokens(c.name) or [""])[-1], 0) >= 0.8
+                                                        or (name_tokens(c.name) or [""])[-1] in it.per)), None)
+    where = [f"{ident(n)} = {literal(vs[0])}" if len(vs) == 1 else
+             f"{ident(n)} IN ({', '.join(literal(v) for v in vs)})" for n, vs in by_col.items()]
+    dates = [c for c in table.columns if is_date(c)]
+    date_col = next((c for c in dates if scores.get(c.name, 0) > 0), dates[0] if dates else None)
+    notes = [f"{n} in {vs}" for n, vs in by_col.items()]
+    where += _flag_filters(table, q)
+    if when and date_col:
+        where += _time_filter(date_col, when)
+        notes.append(f"{date_col.name} {when.label}")
+    keyed = any(_is_unique(cols[n], table) for n in by_col)
+    label = _label(table, link, {group.name} if group else set())
+    return _TablePlan(table, link, _measures(table, link), group, label, where, date_col,
+                      when if date_col else None, notes, keyed)
+
+
+def _flag_filters(table: TableInfo, q: QuestionTerms) -> list[str]:
+    # "which vendors were chosen" -> "chosen" = TRUE; a negation in the question flips it.
+    flip = re.search(r"\b(not|never)\b|n't|未|没有|不是", q.text) is not None
+    return [f"{ident(c.name)} = {'FALSE' if flip else 'TRUE'}" for c in table.columns
+            if c.type.upper().startswith("BOOL") and all(q.weights.get(t, 0) >= 1.0 for t in name_tokens(c.name))]
+
+# ---- rankings, counts, derived measures ---------------------------------------------------------
+
+def _top(plan: _TablePlan, it: Intent, limit: int) -> tuple[str, str] | None:
+    direction, k = it.direction or "DESC", min(it.k, limit)
+    if plan.group:
+        fn = "avg" if "average" in it.ops or (plan.measures and _kind(plan.measures[0], plan.table) == "level") \
+            else "sum"
+        metric = _agg(fn, plan.measures[0]) if plan.measures else 'count(*) AS "n"'
+        alias = metric.rsplit(" AS ", 1)[1]
+        g = ident(plan.group.name)
+        return (_select(plan, [g, metric], group=[g], order=f"{alias} {direction} NULLS LAST", limit=k),
+                f"top {k} {plan.group.name} by {alias}")
+    if not plan.measures:
+        return None
+    m = plan.measures[0]
+    # A row of a time-indexed table is named by its date ("the highest close was 29.96 on 2003-09-03").
+    labels = [plan.label] if plan.label else [plan.date_col] if plan.date_col else []
+    exprs = [ident(c.name) for c in labels] + [ident(c.name) for c in plan.measures[:3]]
+    why = f"top {k} rows by {m.name}" if direction == "DESC" else f"bottom {k} rows by {m.name}"
+    return _select(plan, exprs, order=f"{ident(m.name)} {direction} NULLS LAST", limit=k), why
+
+
+def _count_group(plan: _TablePlan, it: Intent) -> ColumnInfo | None:
+    """The column to count per: the grouping column, else the best-linked category column."""
+    if plan.group is not None:
+        return plan.group
+    scores = dict(plan.link.columns)
+    cats = [c for c in plan.table.columns if is_text(c) and not is_id(c) and not _is_unique(c, plan.table)
+            and scores.get(c.name, 0.0) >= _STRONG]
+    return max(cats, key=lambda c: (scores[c.name], -plan.table.columns.index(c)), default=None)
+
+
+def _count(plan: _TablePlan, it: Intent, limit: int) -> tuple[str, str] | None:
+    group = _count_group(plan, it) if it.mode or "count" in it.ops else plan.group
+    if group is None:
+        if it.mode:  # "most common X" with no X column here: a row count answers nothing
+            return None
+        return _select(plan, ['count(*) AS "n"'], limit=1), "row count"
+    g = ident(group.name)
+    k = min(it.k, limit) if it.mode else limit
+    return _select(plan, [g, 'count(*) AS "n"'], group=[g], order=f'"n" DESC, {g}', limit=k), f"count per {group.name}"
+
+
+def _pair(plan: _TablePlan) -> tuple[ColumnInfo, ColumnInfo] | None:
+    """A budget-like and an actual-like numeric column of the same table (planned vs actual, ...)."""
+    nums = [c for c in plan.table.columns if is_numeric(c) and not is_id(c)]
+    budgets = [c for c in nums if set(name_tokens(c.name)) & BUDGET_TOKENS]
+    actuals = [c for c in nums if set(name_tokens(c.name)) & ACTUAL_TOKENS and c not in budgets]
+    if not budgets or not actuals:
+        return None
+
+    def shared(b: ColumnInfo, a: ColumnInfo) -> int:  # same unit / same noun: budget_eur with actual_eur
+        return len(set(name_tokens(b.name)) & set(name_tokens(a.name)))
+    return max(((b, a) for b in budgets for a in actuals),
+               key=lambda p: (shared(*p), -nums.index(p[0]), -nums.index(p[1])))
+
+
+def _overrun(plan: _TablePlan, it: Intent, limit: int) -> list[tuple[str, str]]:
+    pair = _pair(plan)
+    if pair is None:
+        return []
+    b, a = ident(pair[0].name), ident(pair[1].name)
+    if plan.group:  # "which department overran most": totals per group
+        g = ident(plan.group.name)
+        sb, sa = f"sum({b})", f"sum({a})"
+        head = [g, f"{sb} AS {ident('sum_' + pair[0].name)}", f"{sa} AS {ident('sum_' + pair[1].name)}"]
+        keys, bexpr, aexpr = [g], sb, sa
+    else:
+        head = ([ident(plan.label.name)] if plan.label else []) + [b, a]
+        keys, bexpr, aexpr = [], b, a
+    derived = [f"{aexpr} - {bexpr} AS \"overrun\"",
+               f"round(100.0 * ({aexpr} - {bexpr}) / NULLIF({bexpr}, 0), 1) AS \"overrun_pct\""]
+    direction = "ASC" if it.under or (it.direction == "ASC") else "DESC"
+    ranked = it.direction is not None or it.under
+    extra = [f"{a} IS NOT NULL", f"{b} > 0"] + ([] if ranked else [f"{a} > {b}"])
+    k = min(it.k, limit) if ranked else limit
+    first, second = ("overrun_pct", "overrun") if it.percent or not ranked else ("overrun", "overrun_pct")
+    out = []
+    for key in (first, second):
+        sql = _select(plan, head + derived, group=keys, order=f'"{key}" {direction} NULLS LAST', limit=k,
+                      extra_where=extra if not keys else [f"{a} IS NOT NULL"])
+        out.append((sql, f"overrun of {pair[1].name} against {pair[0].name}, ranked by {key}"))
+    return out
+
+
+def _share(plan: _TablePlan, it: Intent, limit: int) -> tuple[str, str] | None:
+    group = plan.group or _count_group(plan, it)
+    if group is None:
+        return None
+    g = ident(group.name)
+    if plan.measures:
+        m = plan.measures[0]
+        total, alias = f"sum({ident(m.name)})", ident(f"sum_{m.name}")
+    else:
+        total, alias = "count(*)", '"n"'
+    share = f"round(100.0 * {total} / sum({total}) OVER (), 1) AS \"share_pct\""
+    sql = _select(plan, [g, f"{total} AS {alias}", share], group=[g], order='"share_pct" DESC', limit=limit)
+    return sql, f"share of total {alias.strip(chr(34))} per {group.name}"
+
+
+def _two_columns(plan: _TablePlan, it: Intent, limit: int) -> tuple[str, str] | None:
+    """Difference or ratio of the two measures the question names, per row."""
+    named = [c for c in plan.measures if dict(plan.link.columns).get(c.name, 0.0) >= _STRONG][:2]
+    if len(named) < 2:
+        return None
+    x, y = named
+    a, b = ident(x.name), ident(y.name)
+    expr, alias = ((f"round({a} / NULLIF({b}, 0), 3)", "ratio") if it.ratio and not it.difference
+                   else (f"{a} - {b}", "difference"))
+    head = ([ident(plan.label.name)] if plan.label else []) + [a, b, f"{expr} AS \"{alias}\""]
+    sql = _select(plan, head, order=f'"{alias}" DESC NULLS LAST', limit=limit)
+    return sql, f"{alias} of {x.name} and {y.name}"
+
+
+def _summary(plan: _TablePlan, it: Intent, limit: int) -> tuple[str, str] | None:
+    g = [ident(plan.group.name)] if plan.group else []
+    if plan.group and plan.measures and _is_unique(plan.group, plan.table):  # one row per category already
+        exprs = g + [ident(m.name) for m in plan.measures]
+        return _select(plan, exprs, order=g[0], limit=limit), f"rows per {plan.group.name}"
+    fns = ["avg"] if "average" in it.ops else ["sum"] if "total" in it.ops else ["avg", "min", "max"]
+    measures = plan.measures[:3]  # three measures x three aggregates is as wide as a cited table should be
+    aggs = [_agg(fn, m) for m in measures for fn in fns]
+    if not aggs and not g:
+        return None
+    what = "/".join(fns) + " of " + ", ".join(m.name for m in measures) if aggs else "row count"
+    sql = _select(plan, g + ['count(*) AS "n"'] + aggs, group=g, order=", ".join(g), limit=limit)
+    return sql, what + (f" per {plan.group.name}" if plan.group else "")
+
+
+def _rows(plan: _TablePlan, limit: int) -> tuple[str, str]:
+    names = [n for n, _ in plan.link.columns[:6]]
+    if plan.link.values and not plan.measures:  # rows named, nothing asked of them ("httpx and aiosqlite"): whole
+        names = [c.name for c in plan.table.columns[:8]]
+    if plan.label and plan.label.name not in names:
+        names.insert(0, plan.label.name)
+    exprs = [ident(c.name) for c in plan.table.columns if c.name in names]
+    return _select(plan, exprs or ["*"], limit=limit), "matching rows"
+
+
+def _wants_series(plan: _TablePlan, it: Intent) -> bool:
+    if plan.date_col is None:
+        return False
+    ranged = plan.when is not None and plan.when.start is not None and plan.when.end is not None \
+        and (plan.when.end - plan.when.start).days > 62
+    return "trend" in it.ops or it.grain is not None or (ranged or plan.when is None) and it.growth and bool(plan.measures)
+
+
+def _table_candidates(plan: _TablePlan, it: Intent, limit: int) -> list[tuple[str, str]]:
+    out: list[tuple[str, str] | None] = []
+    if it.overrun:
+        out += _overrun(plan, it, limit)
+    if it.share:
+        out.append(_share(plan, it, limit))
+    if (it.difference or it.ratio) and not plan.date_col:
+        out.append(_two_columns(plan, it, limit))
+    if _wants_series(plan, it):
+        out.append(series(plan, it, limit))
+        if it.growth or plan.when is not None:
+            out.append(growth(plan, it, limit))
+    if it.mode:
+        out.append(_count(plan, it, limit))
+    elif it.direction and not it.overrun:
+        out.append(_top(plan, it, limit))
+    if "count" in it.ops and not it.mode:
+        out.append(_count(plan, it, limit))
+    summary = None if plan.keyed and not plan.group else _summary(plan, it, limit)
+    out.append(summary)
+    if (plan.where or not any(out)) and not (summary and summary[1].startswith("rows per")):
+        out.append(_rows(plan, limit))
+    return [c for c in out if c]
+
+
+def build_sql(text: str, catalog: list[TableInfo], *, limit: int = 50) -> list[SqlCandidate]:
+    """Candidate SELECTs for the text, best first; [] when no table links to it."""
+    q, it, when = question_terms(text), intent(text), time_range(text)
+    tables = {t.name: t for t in catalog}
+    out: dict[str, SqlCandidate] = {}
+    for link in relevant_links(link_schema(text, catalog), limit=2):
+        plan = _plan_table(tables[link.table], link, q, it, when)
+        for sql, why in _table_candidates(plan, it, max(1, limit)):
+            detail = f"; filters: {', '.join(plan.notes)}" if plan.notes else ""
+            out.setdefault(sql, SqlCandidate(sql, f"{link.table}: {why}{detail}", [link.table]))
+    return list(out.values())

@@ -1,0 +1,157 @@
+"""The executive summary: a direct answer to the question as asked, then a few supporting facts.
+
+The answer is chosen for the whole question, not per sub-question: for a comparison, one sentence
+per compared subject; for a question a table answers, the SQL result's headline (what it shows,
+never how many rows); for a "why", the reasons; otherwise the best-supported sentences. Then at
+most MAX_BULLETS bullets, each a different fact. When the knowledge base holds nothing for the
+question, the first sentence says so ("The knowledge base does not contain …").
+"""
+
+from __future__ import annotations
+
+import re
+
+from agents.offline.blocks import cite, has_rows, headline, join
+from agents.offline.candidates import Sentence, Topic, candidates, is_cjk, on_topic, redundancy, select
+from agents.offline.relevance import anchors, make_query, names, relevance
+from agents.offline.support import abstention, assess, evidence_text, named_by, related
+from tools.evidence import Evidence
+from tools.research_models import SubQuestion
+
+MAX_ANSWER = 3  # sentences in the answer
+MAX_BULLETS = 3
+_COMPARE_RE = re.compile(r"\b(?:or|vs\.?|versus|compare[ds]?|comparison|differ\w*|better|between(?!\s+(?:the\s+)?(?:years?\s+)?\d))\b|或|还是|对比|比较|区别|"
+                         r"差异|相比", re.IGNORECASE)
+# 'X and Y', 'X or Y', 'X vs Y' (the first such pair of content words); 'X和Y', 'X还是Y'.
+_PAIR_RE = re.compile(r"(?<![\w-])(?!(?:the|a|an|and|or|what|which|how|is|are|do|does|should|we|i)\b)([\w^.+#-]{2,})\s+"
+                      r"(?:and|or|vs\.?|versus)\s+(?:the\s+)?(?!(?:the|a|an|what|which|how)\b)([\w^.+#-]{2,})",
+                      re.IGNORECASE)
+_PAIR_ZH_RE = re.compile(r"([\u4e00-\u9fffA-Za-z0-9-]{2,12}?)\s*(?:和|与|还是|或|跟)\s*([\u4e00-\u9fffA-Za-z0-9-]{2,12}?)"
+                         r"(?=[的在上之哪谁，,？?]|$)")
+_WHY_RE = re.compile(r"\bwhy\b|\breasons?\b|\bcaused?\b|为什么|为何|原因", re.IGNORECASE)
+_BECAUSE_RE = re.compile(r"\b(?:because|due to|since|as a result|caused|owing to|reason|led to|driven by|blame[sd]?)\b"
+                         r"|因为|由于|原因|导致|所以", re.IGNORECASE)
+
+
+def write_summary(question: str, sqs: list[SubQuestion], evs: list[Evidence], all_sqs: list[SubQuestion],
+                  language: str) -> str:
+    """``sqs``: the sub-questions the evidence supports; ``all_sqs``: every planned one."""
+    if not sqs:
+        whole = assess(question, evs)
+        return join([abstention(question, whole, language), related(whole, language)]).strip()
+    every = candidates(evs)
+    cands = [c for c in every if not c.superseded]  # the summary states the latest version's figures only
+    tables = [e for e in evs if has_rows(e)]
+    lead, used = _answer(question, sqs, cands, tables, language)
+    bullets = _bullets(sqs, cands, tables, used, lead, language)
+    missing = [sq for sq in all_sqs if sq not in sqs]
+    bullets += ["- " + abstention(sq.question, assess(sq.question, evs), language) for sq in missing[:1]]
+    return "\n\n".join(p for p in [join(lead), "\n".join(bullets)] if p)
+
+
+def _answer(question: str, sqs: list[SubQuestion], cands: list[Sentence], tables: list[Evidence],
+            language: str) -> tuple[list[str], list[Sentence]]:
+    """The answer's sentences (cited) and the passage sentences they used."""
+    topic = Topic((make_query(question), *(make_query(sq.question) for sq in sqs)))
+    subjects = _compared(question, sqs)
+    if len(subjects) >= 2:
+        lead, used = _comparison(question, subjects, cands, tables, topic, language)
+        if lead:
+            return lead, used
+    best_table = _best_table(question, sqs, tables)
+    best = select(cands, topic, 1)
+    lead: list[str] = []
+    if best_table is not None and (not best or _table_first(sqs, best_table, best[0], question)):
+        lead.append(headline(best_table, question, language))
+    if _WHY_RE.search(question):
+        reasons = [c for c in cands if _BECAUSE_RE.search(c.text)]
+        focus = _row_labels(best_table) if best_table is not None and lead else []
+        # A reason that names what the table's answer names is about it, whatever its other words.
+        named = [c for c in reasons if any(names(f, c.text) for f in focus)]
+        chosen = named[:MAX_ANSWER - len(lead)] or select(reasons, topic, MAX_ANSWER - len(lead)) or best
+    else:
+        chosen = best if not lead else []
+    lead += [cite(c.text, [c.ev.id]) for c in chosen]
+    return lead[:MAX_ANSWER], chosen
+
+
+def _comparison(question: str, subjects: list[str], cands: list[Sentence], tables: list[Evidence],
+                topic: Topic, language: str) -> tuple[list[str], list[Sentence]]:
+    """One sentence per compared subject (a sentence naming both serves both)."""
+    lead: list[str] = []
+    used: list[Sentence] = []
+    for subject in subjects[:MAX_ANSWER]:
+        if any(names(subject, c.text) for c in used):
+            continue
+        own = [c for c in cands if names(subject, c.text)]  # the subject in the sentence itself
+        own = [c for c in own if is_cjk(c.text) == (language == "zh")] or own  # the report's language first
+        pick = select(own, Topic(topic.queries[:1], (subject,)), 1, used)  # scored on the question as asked
+        if pick:
+            used.append(pick[0])
+            lead.append(cite(pick[0].text, [pick[0].ev.id]))
+            continue
+        table = next((t for t in tables if named_by(subject, t)), None)
+        line = headline(table, question, language) if table is not None else ""
+        if line and line not in lead:  # one result can serve both subjects (one table, two columns)
+            lead.append(line)
+    return lead, used
+
+
+def _compared(question: str, sqs: list[SubQuestion]) -> list[str]:
+    """The subjects a comparison question sets against each other: its names and specific terms
+    that the sub-questions do not all share ('RAG' and 'fine-tuning', not the common 'support')."""
+    if not _COMPARE_RE.search(question):
+        return []
+    found = anchors(question, compounds=True)
+    texts = [sq.question for sq in sqs]
+    if len(texts) > 1:
+        found = [a for a in found if not all(names(a, t) for t in texts)] or found
+    if len(found) >= 2:
+        return found
+    m = _PAIR_RE.search(question) or _PAIR_ZH_RE.search(question)
+    return [m.group(1), m.group(2)] if m else []
+
+
+def _best_table(question: str, sqs: list[SubQuestion], tables: list[Evidence]) -> Evidence | None:
+    """The table result most about the question; the tables its sub-questions expected count extra."""
+    query = make_query(question)
+    wanted = {t for sq in sqs for t in sq.tables}
+    written = {t for e in tables for t in e.tables if names(t, question)}  # "in the msft table"
+    scores = [relevance(query, *evidence_text(e)) + 0.25 * bool(wanted & set(e.tables))
+              + 0.25 * bool(written & set(e.tables)) for e in tables]
+    best = max(range(len(tables)), key=lambda i: (scores[i], -i), default=None)
+    return tables[best] if best is not None and scores[best] > 0 else None
+
+
+def _table_first(sqs: list[SubQuestion], table: Evidence, sentence: Sentence, question: str) -> bool:
+    """A table leads when a sub-question asked for tables only, or it matches the question better
+    than the best sentence does."""
+    if any(sq.needs == "tables" for sq in sqs):
+        return True
+    query = make_query(question)
+    return relevance(query, *evidence_text(table)) > relevance(query, sentence.text, sentence.heading)
+
+
+def _row_labels(ev: Evidence) -> list[str]:
+    """The text cells of a result's first row: the entity its headline names."""
+    return [v for v in (ev.rows[0] if ev.rows else []) if isinstance(v, str) and v.strip() and len(v) <= 60]
+
+
+def _bullets(sqs: list[SubQuestion], cands: list[Sentence], tables: list[Evidence], used: list[Sentence],
+             lead: list[str], language: str) -> list[str]:
+    """The best further fact per sub-question, each different from the answer and from each other."""
+    out: list[str] = []
+    taken = list(used)
+    for sq in sqs:
+        if len(out) >= MAX_BULLETS:
+            break
+        pick = [] if sq.needs == "tables" else select(cands, Topic((make_query(sq.question),)), 1, taken)
+        if pick and on_topic(pick[0], Topic((make_query(sq.question),))) and redundancy(pick[0], taken) < 0.5:
+            taken.append(pick[0])
+            out.append("- " + cite(pick[0].text, [pick[0].ev.id]))
+            continue
+        table = _best_table(sq.question, [sq], tables)
+        line = headline(table, sq.question, language) if table is not None else ""
+        if line and line not in lead and "- " + line not in out:
+            out.append("- " + line)
+    return out
