@@ -6,9 +6,11 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dossier.safe_text import plain
 from tools.models import Hit, IngestSummary, SqlResult, TableInfo
 
 console = Console(highlight=False, soft_wrap=False)
@@ -54,7 +56,7 @@ def print_summary(summary: IngestSummary) -> None:
         f"{summary.chunks_deleted} deleted in {summary.seconds:.1f} s"
     )
     for item in summary.skipped:
-        console.print(f"  skipped {item.path}: {item.reason}", style="yellow")
+        console.print(f"  skipped {plain(str(item.path))}: {plain(item.reason)}", style="yellow", markup=False)
 
 
 def print_hits(hits: list[Hit]) -> None:
@@ -64,7 +66,7 @@ def print_hits(hits: list[Hit]) -> None:
     for hit in hits:
         c = hit.chunk
         where = c.source + (f" p.{c.page}" if c.page else "") + (f" § {c.section}" if c.section else "")
-        console.print(f"[bold]{hit.rank}.[/bold] {where}  [dim]score {hit.score:.4f}[/dim]")
+        console.print(f"[bold]{hit.rank}.[/bold] {escape(plain(where))}  [dim]score {hit.score:.4f}[/dim]")
         console.print("   " + _clip(c.text, 300).replace("\n", " "), markup=False)
 
 
@@ -89,7 +91,7 @@ def print_catalog(tables: list[TableInfo]) -> None:
         console.print("no tables; ingest .csv/.tsv/.parquet/.json/.xlsx/.sqlite files to add some")
         return
     for info in tables:
-        console.print(f"[bold]{info.name}[/bold]  {info.row_count} row{'' if info.row_count == 1 else 's'}  [dim]from {info.source}[/dim]")
+        console.print(f"[bold]{info.name}[/bold]  {info.row_count} row{'' if info.row_count == 1 else 's'}  [dim]from {escape(plain(info.source))}[/dim]")
         if info.description:
             console.print(f"  {info.description}")
         for col in info.columns:

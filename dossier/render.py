@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from dossier.safe_text import markdown_text, table_cell
 from tools.evidence import Evidence
 from tools.research_models import _RENDERERS, Report
 
@@ -21,8 +22,8 @@ _CITED_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 def render_markdown(report: Report) -> str:
     t = LABELS.get(report.language, LABELS["en"])
-    parts = [f"# {report.title}", f"**{t['question']}:** {report.question}"]
-    parts += [f"## {s.title}\n\n{s.markdown.strip()}" for s in report.sections]
+    parts = [f"# {markdown_text(report.title)}", f"**{t['question']}:** {markdown_text(report.question)}"]
+    parts += [f"## {markdown_text(s.title)}\n\n{markdown_text(s.markdown.strip())}" for s in report.sections]
     parts.append(_references(report, t))
     parts.append(_method(report, t))
     return "\n\n".join(parts).rstrip() + "\n"
@@ -48,8 +49,8 @@ def _reference_body(ev: Evidence, t: dict[str, str], in_body: int = 0) -> str:
         return f"{sql}{note}\n{_indent(sql_table(rest))}\n"
     where = ev.source or ""
     where += f", p.{ev.page}" if ev.page else ""
-    snippet = " ".join(ev.text.split())[:240]
-    return f"{ev.label()} ({where}, chars {ev.char_start}-{ev.char_end}): “{snippet}…”"
+    snippet = markdown_text(" ".join(ev.text.split())[:240])
+    return f"{markdown_text(ev.label())} ({markdown_text(where)}, chars {ev.char_start}-{ev.char_end}): “{snippet}…”"
 
 
 def row_count(ev: Evidence, t: dict[str, str]) -> str:
@@ -89,9 +90,9 @@ def _cells(line: str) -> list[str]:
 def sql_table(ev: Evidence, max_rows: int = MAX_TABLE_ROWS) -> str:
     if not ev.columns:
         return ""
-    head = "| " + " | ".join(ev.columns) + " |"
+    head = "| " + " | ".join(table_cell(c) for c in ev.columns) + " |"
     rule = "|" + "---|" * len(ev.columns)
-    body = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in ev.rows[:max_rows]]
+    body = ["| " + " | ".join(table_cell(v) for v in row) + " |" for row in ev.rows[:max_rows]]
     return "\n".join([head, rule, *body])
 
 

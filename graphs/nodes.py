@@ -42,7 +42,7 @@ def _traced(stage: str) -> Iterator[tuple[Trace, dict[str, Any]]]:
     yield trace, update
     update["usage"] = trace.usage
     update["failures"] = trace.failures
-    update["llm_notes"] = trace.llm_notes
+    update["llm_notes"] = trace.llm_notes + trace.fallbacks  # the report's Method section shows both
     update["timings"] = {stage: time.perf_counter() - started}
 
 

@@ -132,6 +132,7 @@ async def test_a_model_that_never_calls_tools_still_gathers_evidence(llm_kb):
     assert report.engine == "llm" and report.failures == []  # a recovery, not a fall back to offline
     assert {e.kind for e in report.evidence} == {"passage", "sql"}
     assert report.verification.markers_resolved == report.verification.markers_total > 0
+    assert any("made no tool call" in note for note in report.llm_notes)  # the Method section says so
 
 
 async def test_the_no_tool_fallback_runs_planned_queries_and_is_recorded(llm_kb):

@@ -229,7 +229,7 @@ def test_jupyter_display_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
 
     report = handmade_report()
     assert report._repr_html_().startswith("<!DOCTYPE html>")
-    assert report._repr_markdown_().startswith("# Spend <review>")
+    assert report._repr_markdown_().startswith("# Spend &lt;review>")  # markup in a title is text
     monkeypatch.setattr("tools.research_models._RENDERERS", {})
     assert report._repr_html_() is None and report._repr_markdown_() is None
     assert set(_RENDERERS) >= {"html", "markdown"}
