@@ -19,6 +19,7 @@ from dossier.console import (
     wants_progress,
 )
 from dossier.cli_report import add_report_commands
+from dossier.cli_checks import require_kb, require_paths
 from dossier.settings import Settings
 from tools.redact import redact, scrub_exception
 
@@ -114,7 +115,8 @@ def _add_demo(subs) -> None:
 
 
 async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    kb = await open_kb(settings)
+    require_paths(args.paths)  # a mistyped folder is an error, not an empty ingest
+    kb = await open_kb(settings, create=True)
     progress = RichIngestProgress() if wants_progress(args.quiet) else None
     summary = await kb.ingest(args.paths, prune=args.prune, progress=progress)
     await kb.close()
@@ -186,8 +188,11 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return await run_demo(settings.model_copy(update={"kb_dir": args.demo_kb}), quiet=args.quiet)
 
 
-async def open_kb(settings: Settings, *, tables_only: bool = False):
+async def open_kb(settings: Settings, *, tables_only: bool = False, create: bool = False):
     from tools.knowledge_base import KnowledgeBase  # heavy (LanceDB): imported only when a command runs
+
+    if not create:
+        require_kb(settings.kb_dir)
 
     return await KnowledgeBase.open(settings=settings, tables_only=tables_only)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
+from dossier.cli_checks import check_output, require_kb, resume_hint
 from dossier.console import console, err_console
 from dossier.events import DoneEvent, Event, PlanEvent
 from dossier.progress import RunDisplay
@@ -13,7 +15,6 @@ from dossier.settings import Settings
 from tools.research_models import Plan, Report, SubQuestion
 
 FORMATS = ("md", "html", "pdf")
-SUFFIXES = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 
 
 def add_report_commands(subs) -> None:
@@ -60,10 +61,18 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     fmt = output_format(args.output, args.format)  # a bad combination fails before the run, not after
     settings = report_settings(args, settings)
     researcher = await _researcher(settings, approve_plan=args.review)
-    report, paused = await _follow(researcher.stream(args.question), args.quiet)
-    while report is None and paused:  # --review: the stream paused at the plan
-        plan = review_plan(await researcher.pending_plan(paused))
-        report, paused = await _follow(researcher.resume_stream(paused, plan=plan), args.quiet)
+    from dossier.research import new_run_id
+
+    run_id = new_run_id()
+    try:
+        report, paused = await _follow(researcher.stream(args.question, run_id=run_id), args.quiet)
+        while report is None and paused:  # --review: the stream paused at the plan
+            plan = review_plan(await researcher.pending_plan(paused))
+            report, paused = await _follow(researcher.resume_stream(paused, plan=plan), args.quiet)
+    except (Exception, asyncio.CancelledError, KeyboardInterrupt):
+        if hint := resume_hint(settings.kb_dir, run_id):  # Ctrl-C or a failure: say how to go on
+            err_console.print(hint, markup=False)
+        raise
     if report is None:
         raise RuntimeError("the run ended without a report")
     return _emit(report, args.output, fmt)
@@ -91,6 +100,8 @@ async def _researcher(settings: Settings, *, approve_plan: bool = False):
     # Heavy imports (LanceDB, LangGraph) happen only when a research command runs, not for --help.
     from dossier.research import Researcher
     from tools.knowledge_base import KnowledgeBase
+
+    require_kb(settings.kb_dir)
 
     return Researcher(await KnowledgeBase.open(settings=settings), settings=settings, approve_plan=approve_plan)
 
@@ -152,11 +163,9 @@ def _renumber(subs: list[SubQuestion]) -> list[SubQuestion]:
 
 
 def output_format(output: Path | None, fmt: str | None) -> str:
-    """--format wins; else the extension of -o; else Markdown. A PDF needs a file to go to."""
-    chosen = fmt or (SUFFIXES.get(output.suffix.lower(), "md") if output else "md")
-    if chosen == "pdf" and output is None:
-        raise ValueError("a PDF report needs a file: add -o report.pdf")
-    return chosen
+    """--format wins; else the extension of -o (.md, .html, .pdf; another is an error); else Markdown.
+    A PDF needs a file to go to; the file's folder must be writable. Checked before any research."""
+    return check_output(output, fmt)
 
 
 def _emit(report: Report, output: Path | None, fmt: str = "md") -> int:

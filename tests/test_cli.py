@@ -288,10 +288,34 @@ def test_tables_lists_describes_and_refuses_unknown(ingested: Cli) -> None:
     assert_one_line_error(code, err, 'unknown table "nope"', "known tables: sales")
 
 
-def test_tables_on_an_empty_kb(cli: Cli) -> None:
-    code, out, _ = cli("tables")
-    assert code == 0 and out.startswith("no tables")
-    assert cli.json("tables") == []
+def test_reading_commands_refuse_a_folder_that_is_no_knowledge_base(cli: Cli) -> None:
+    """Issue 14 item 2: a mistyped --kb is an error that says how to create one, not 'no results'."""
+    for args in (("tables",), ("search", "anything"), ("sql", "SELECT 1"), ("glossary",), ("runs",),
+                 ("report", "What does it cost?")):
+        code, out, err = cli(*args)
+        assert_one_line_error(code, err, "no knowledge base at", "dossier ingest FILES --kb")
+        assert out == ""
+    assert not (cli.kb / "lancedb").exists()  # and nothing was created by looking
+
+
+def test_ingest_of_a_missing_path_is_an_error(cli: Cli, tmp_path: Path) -> None:
+    code, _, err = cli("ingest", str(tmp_path / "nonexist"), "--quiet")
+    assert_one_line_error(code, err, "no such file or folder", "nonexist")
+
+
+def test_report_output_is_checked_before_research(ingested: Cli, tmp_path: Path) -> None:
+    """Issue 14 item 3: an unknown extension or an unwritable -o fails at once, before the run."""
+    code, _, err = ingested("report", "What does it cost?", "-o", str(tmp_path / "r.docx"))
+    assert_one_line_error(code, err, "unknown report format .docx", ".md, .html or .pdf")
+    (tmp_path / "adir").mkdir()
+    code, _, err = ingested("report", "What does it cost?", "-o", str(tmp_path / "adir"))
+    assert code == 1 and "is a folder" in err
+    assert not (ingested.kb / "runs.sqlite").exists()  # no run was started
+
+
+def test_an_empty_but_real_kb_lists_no_tables(ingested: Cli) -> None:
+    code, out, _ = ingested("tables")
+    assert code == 0 and "sales" in out
 
 
 # -- settings ---------------------------------------------------------------------------------

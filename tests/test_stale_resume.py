@@ -47,3 +47,19 @@ async def test_resume_on_the_same_kb_still_works(tmp_path) -> None:
         assert report.references and report.kb_version["corpus_version"] == (await kb.version()).corpus_version
     finally:
         await kb.close()
+
+
+async def test_a_stopped_run_points_to_its_resume_command(tmp_path) -> None:
+    """Issue 14 item 4: after a checkpoint exists, an interrupt or failure prints the way out."""
+    from dossier.cli_checks import resume_hint
+
+    paths = write_corpus(tmp_path / "corpus")
+    kb = await KnowledgeBase.open(settings=graph_settings(tmp_path / "kb"))
+    try:
+        await kb.ingest(paths)
+        _, run_id = await _paused_run(kb)
+    finally:
+        await kb.close()
+    assert resume_hint(tmp_path / "kb", run_id) == (f"run {run_id} stopped; continue it with: "
+                                                    f"dossier resume {run_id} --kb {tmp_path / 'kb'}")
+    assert resume_hint(tmp_path / "kb", "no-such-run") is None
