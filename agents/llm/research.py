@@ -16,6 +16,7 @@ from agents.engine import ResearchTask
 from agents.llm.budget import fit_messages, prompt_budget
 from agents.llm.client import ChatClient, MalformedOutput
 from agents.llm.prompts import RESEARCH
+from agents.llm.structured import is_format_refusal
 from agents.llm.tools import dispatch, parse_text_calls, tool_schemas
 from agents.toolbox import Toolbox
 from agents.trace import Trace
@@ -35,7 +36,17 @@ async def research(client: ChatClient, settings: Any, task: ResearchTask, *, too
     tools, note, unparsable_turns, text_turns = tool_schemas(), "", 0, 0
     for step in range(settings.max_tool_steps):
         choice = None if step else _first_choice(settings)
-        reply = await client.invoke("fast", fit_messages(messages, budget), trace, tools=tools, tool_choice=choice)
+        try:
+            reply = await client.invoke("fast", fit_messages(messages, budget), trace, tools=tools,
+                                        tool_choice=choice if tools else None)
+        except Exception as exc:
+            if not tools or not is_format_refusal(exc):
+                raise
+            # A server that refuses tools (HTTP 400 'tools not supported'): the same turn without them;
+            # the model may still write its calls as text, and the planned queries stand behind it.
+            tools = []
+            trace.fallbacks.append(f"research {task.sub_question.id}: the server refuses tools; asked without them")
+            continue
         messages.append(reply)
         if reply.tool_calls or reply.invalid_tool_calls:
             unparsable_turns = unparsable_turns + 1 if not reply.tool_calls else 0
