@@ -238,7 +238,9 @@ def test_jupyter_display_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_output_format_from_extension_and_flag(tmp_path: Path) -> None:
     assert output_format(tmp_path / "r.html", None) == "html"
     assert output_format(tmp_path / "r.PDF", None) == "pdf"
-    assert output_format(tmp_path / "r.txt", None) == "md" and output_format(None, None) == "md"
+    assert output_format(None, None) == "md" and output_format(tmp_path / "r.txt", "md") == "md"
+    with pytest.raises(ValueError, match="unknown report format .txt"):  # never Markdown in a .txt/.docx
+        output_format(tmp_path / "r.txt", None)
     assert output_format(tmp_path / "r.md", "pdf") == "pdf"  # --format wins
     with pytest.raises(ValueError, match="-o"):
         output_format(None, "pdf")
