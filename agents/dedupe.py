@@ -12,15 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agents.offline.sentences import CJK_RE, claim_numbers, sentence_spans, terms
+from agents.offline.sentences import CJK_RE, claim_numbers, terms
+from agents.verify import MARKER_RE, marked_sentence_spans
 from tools.research_models import Section
 
 NEAR_DUPLICATE = 0.6  # Jaccard overlap of terms at which two sentences with the same figures say one thing
 CONTAINED = 0.9  # share of a sentence's terms found in an earlier one (with no figure of its own) that repeats it
 MIN_TERMS = 4  # shorter sentences are too generic to call repeats
-_MARKER = r"\[\s*ev\s*:[^\[\]]*\]"
-_MARKER_RE = re.compile(_MARKER, re.IGNORECASE)
-_LEADING_MARKERS_RE = re.compile(rf"\s*{_MARKER}(?:\s*{_MARKER})*", re.IGNORECASE)
 _SUMMARY_RE = re.compile(r"summary|摘要|概要|总结|概述", re.IGNORECASE)
 
 
@@ -69,7 +67,7 @@ def _line(line: str, seen: list[_Fact], lead_in: bool) -> str:
     """The line without the sentences that repeat an earlier one; each sentence kept is remembered."""
     if line.lstrip().startswith("#"):
         return line
-    spans = _spans(line)
+    spans = marked_sentence_spans(line)
     if not spans:
         return line
     kept = []
@@ -87,25 +85,8 @@ def _line(line: str, seen: list[_Fact], lead_in: bool) -> str:
     return line[:spans[0][0]] + glue.join(kept) + line[spans[-1][1]:]
 
 
-def _spans(line: str) -> list[tuple[int, int]]:
-    """Sentence spans with citation markers masked (their ';' never splits) and a marker after a
-    full stop ('… 5M. [ev:a] Next') kept with the sentence before it."""
-    masked = _MARKER_RE.sub(lambda m: "\ue000" * len(m.group()), line)
-    out: list[tuple[int, int]] = []
-    for start, end in sentence_spans(masked):
-        m = _LEADING_MARKERS_RE.match(line, start, end)
-        if out and m and m.end() > start:
-            out[-1] = (out[-1][0], m.end())
-            start = m.end()
-            while start < end and line[start].isspace():
-                start += 1
-        if start < end:
-            out.append((start, end))
-    return out
-
-
 def _fact(sentence: str) -> _Fact | None:
-    plain = _MARKER_RE.sub(" ", sentence)
+    plain = MARKER_RE.sub(" ", sentence)
     words = frozenset(terms(plain, numbers=False))
     if len(words) < MIN_TERMS:
         return None
@@ -142,7 +123,7 @@ def _is_prose(block: list[str]) -> bool:
 
 
 def _sentence_count(block: list[str]) -> int:
-    return sum(len(_spans(line)) for line in block)
+    return sum(len(marked_sentence_spans(line)) for line in block)
 
 
 def _says_something(markdown: str) -> bool:

@@ -12,13 +12,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from agents.offline.sentences import CJK_RE, claim_numbers, number_values, sentence_spans, squash, supported
+from agents.offline.sentences import (
+    CJK_RE,
+    claim_numbers,
+    number_values,
+    sentence_spans,
+    squash,
+    supported,
+)
 from tools.evidence import Evidence
 from tools.research_models import Reference, Section, Verification
 
 FLAG = " ⚠unverified"
 FLAGGED_CHARS = 200
 _ONE = r"\[\s*ev\s*:[^\[\]]*\]"
+MARKER_RE = re.compile(_ONE, re.IGNORECASE)  # one [ev:…] marker, before resolution
 _MARKERS_RE = re.compile(rf"(?P<lead>[ \t]*)(?P<run>{_ONE}(?:\s*{_ONE})*)", re.IGNORECASE)
 _LEADING_MARKERS_RE = re.compile(rf"\s*{_ONE}(?:\s*{_ONE})*", re.IGNORECASE)
 # A bare "[1]" or "[2, 3]" the model typed itself is not a citation no matter how it looks: only
@@ -148,9 +156,7 @@ class _Checker:
     def prose(self, block: str) -> tuple[str, list[str]]:
         """Sentences of a paragraph: cited? numbers supported? Returns the new text and its citations."""
         out, pos, cited = [], 0, []
-        # Masked, so that the ';' or ',' inside '[ev:a; b]' never splits a sentence.
-        masked = re.sub(_ONE, lambda m: "\ue000" * len(m.group()), block, flags=re.IGNORECASE)
-        for start, end in _attach_markers(block, sentence_spans(masked)):
+        for start, end in marked_sentence_spans(block):
             out.append(self.resolve(block[pos:start])[0])
             text, ids = self.resolve(block[start:end])
             cited += ids
@@ -183,10 +189,13 @@ def _marker_ids(run: str) -> list[str]:
     return re.findall(r"[0-9A-Za-z_-]+", inner)
 
 
-def _attach_markers(block: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """A marker after a sentence's full stop ('… 5M. [ev:a] Next …') belongs to that sentence."""
+def marked_sentence_spans(block: str) -> list[tuple[int, int]]:
+    """Sentence spans of text holding ``[ev:…]`` markers: a marker never splits a sentence (the ';'
+    or ',' inside '[ev:a; b]' is masked), and a marker after a full stop ('… 5M. [ev:a] Next …')
+    belongs to the sentence before it."""
+    masked = MARKER_RE.sub(lambda m: "\ue000" * len(m.group()), block)
     out: list[tuple[int, int]] = []
-    for start, end in spans:
+    for start, end in sentence_spans(masked):
         m = _LEADING_MARKERS_RE.match(block, start, end)
         if out and m and m.end() > start:
             out[-1] = (out[-1][0], m.end())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,24 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.graph_fixtures import graph_settings, write_corpus
-from tests.support.analyst_script import AnalystScript, request_texts
-from tests.support.openai_stub import OpenAIStub, Reply, schema_name, tool_names
+from tests.support.analyst_script import AnalystScript, stub_responder
+from tests.support.openai_stub import OpenAIStub, Reply
 from tools.knowledge_base import KnowledgeBase
 
 REPO = Path(__file__).resolve().parents[1]
 SENTINEL_KEY = "sk-sentinel-DO-NOT-LEAK-4242"
-
-
-def stub_responder(script: AnalystScript):
-    def respond(request: dict) -> Reply:
-        action = script.decide(request_texts(request), tool_names(request), schema_name(request))
-        if action.kind == "json":
-            return Reply.json(action.payload)
-        if action.kind == "tool":
-            return Reply.tool_call(action.name, action.payload)
-        return Reply.text(action.payload)
-
-    return respond
 
 
 @pytest.fixture

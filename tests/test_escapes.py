@@ -28,6 +28,16 @@ async def table_rows(kb, name: str) -> list[list]:
     return (await kb.sql(f'SELECT * FROM "{name}" ORDER BY 1')).rows
 
 
+def imported_rows(tmp_path: Path, path: Path, source: str) -> list[tuple]:
+    """Import one table file into a fresh warehouse and read back every row it holds."""
+    wh = Warehouse(tmp_path / "kb" / "warehouse.duckdb")
+    try:
+        [info] = wh.import_file(path, source=source, source_hash="h")
+        return wh._connect().execute(f'SELECT * FROM "{info.name}"').fetchall()
+    finally:
+        wh.close()
+
+
 # -- item 1: glob characters in names reach the reader literally -------------------------------
 
 
@@ -35,13 +45,7 @@ def test_bracket_name_imports_its_own_rows_not_the_glob_match(tmp_path: Path) ->
     data = tmp_path / "data"
     write(data / "private_x.csv", PRIVATE)
     own = write(data / "[p]rivate_x.csv", "project,budget\nbridge,10\n")
-    wh = Warehouse(tmp_path / "kb" / "warehouse.duckdb")
-    try:
-        [info] = wh.import_file(own, source="data/[p]rivate_x.csv", source_hash="h")
-        rows = wh._connect().execute(f'SELECT * FROM "{info.name}"').fetchall()
-    finally:
-        wh.close()
-    assert rows == [("bridge", 10)]
+    assert imported_rows(tmp_path, own, "data/[p]rivate_x.csv") == [("bridge", 10)]
 
 
 def test_star_name_imports_only_itself(tmp_path: Path) -> None:
@@ -49,13 +53,7 @@ def test_star_name_imports_only_itself(tmp_path: Path) -> None:
     write(data / "private_a.csv", "package,size_kb\nnumpy,100\n")
     write(data / "private_b.csv", "package,size_kb\nscipy,200\n")
     star = write(data / "private_*.csv", "package,size_kb\nrequests,3\n")
-    wh = Warehouse(tmp_path / "kb" / "warehouse.duckdb")
-    try:
-        [info] = wh.import_file(star, source="data/private_*.csv", source_hash="h")
-        rows = wh._connect().execute(f'SELECT * FROM "{info.name}"').fetchall()
-    finally:
-        wh.close()
-    assert rows == [("requests", 3)]
+    assert imported_rows(tmp_path, star, "data/private_*.csv") == [("requests", 3)]
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".json", ".jsonl", ".sqlite"])
@@ -79,12 +77,7 @@ def test_question_mark_names_of_other_formats_are_literal(tmp_path: Path, suffix
 
     make(tmp_path / "d" / f"ab{suffix}", "outside")
     make(tmp_path / "d" / f"a?{suffix}", "inside")
-    wh = Warehouse(tmp_path / "kb" / "warehouse.duckdb")
-    try:
-        [info] = wh.import_file(tmp_path / "d" / f"a?{suffix}", source=f"d/a?{suffix}", source_hash="h")
-        assert wh._connect().execute(f'SELECT k FROM "{info.name}"').fetchall() == [("inside",)]
-    finally:
-        wh.close()
+    assert imported_rows(tmp_path, tmp_path / "d" / f"a?{suffix}", f"d/a?{suffix}") == [("inside",)]
 
 
 async def test_folder_named_star_beside_a_symlinked_folder_pulls_nothing_in(make_kb, tmp_path: Path) -> None:

@@ -14,10 +14,22 @@ import pytest
 from agents.offline.decompose import decompose, detect_entities
 from agents.offline.operands import coordinated_operands
 from agents.offline.plan_words import PHRASES
-from agents.offline.schema_link import build_sql, link_schema
-from agents.offline.text import LEXICON, english_equivalents, find_concepts, use_glossary
+from agents.offline.schema_link import link_schema
+from agents.offline.sql_build import build_sql
+from agents.offline.text import (
+    LEXICON,
+    english_equivalents,
+    find_concepts,
+    use_glossary,
+)
 from tools.discover import classify
-from tools.glossary import GlossaryEntry, GlossaryFileError, load_glossary, parse_glossary, sync_glossaries
+from tools.glossary import (
+    GlossaryEntry,
+    GlossaryFileError,
+    load_glossary,
+    parse_glossary,
+    sync_glossaries,
+)
 from tools.models import ColumnInfo, TableInfo
 
 GLOSSARY_YAML = """

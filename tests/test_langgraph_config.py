@@ -14,8 +14,8 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
-from tests.support.analyst_script import AnalystScript, request_texts
-from tests.support.openai_stub import OpenAIStub, Reply, schema_name, tool_names
+from tests.support.analyst_script import AnalystScript, stub_responder
+from tests.support.openai_stub import OpenAIStub
 from tools.knowledge_base import KnowledgeBase
 from tools.research_models import Report
 
@@ -87,15 +87,7 @@ async def test_plan_approval_through_the_server_checkpointer(studio_env):
 
 
 async def test_llm_engine_from_settings(studio_env, monkeypatch):
-    script = AnalystScript()
-
-    def respond(request: dict) -> Reply:
-        action = script.decide(request_texts(request), tool_names(request), schema_name(request))
-        if action.kind == "json":
-            return Reply.json(action.payload)
-        return Reply.tool_call(action.name, action.payload) if action.kind == "tool" else Reply.text(action.payload)
-
-    with OpenAIStub(respond) as stub:
+    with OpenAIStub(stub_responder(AnalystScript())) as stub:
         for name, value in {"DOSSIER_ENGINE": "llm", "DOSSIER_BASE_URL": stub.base_url, "DOSSIER_API_KEY": "sk-test",
                             "DOSSIER_MODEL_FAST": "stub-model", "DOSSIER_MODEL_STRONG": "stub-model"}.items():
             monkeypatch.setenv(name, value)

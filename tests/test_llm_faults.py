@@ -18,11 +18,17 @@ from typing import Callable
 
 import pytest
 
-from dossier.research import Researcher
 from dossier.render import render_markdown
+from dossier.research import Researcher
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
-from tests.support.analyst_script import AnalystScript, request_texts
-from tests.support.openai_stub import OpenAIStub, RecordedRequest, Reply, schema_name, tool_names
+from tests.support.analyst_script import AnalystScript, stub_responder
+from tests.support.openai_stub import (
+    OpenAIStub,
+    RecordedRequest,
+    Reply,
+    schema_name,
+    tool_names,
+)
 from tools.knowledge_base import KnowledgeBase
 from tools.research_models import Report
 
@@ -90,19 +96,6 @@ CASES = [
 ]
 
 
-def analyst(script: AnalystScript) -> Callable[[dict], Reply]:
-    """Answer every request like a sensible analyst would (as in test_cli_llm_http)."""
-    def respond(request: dict) -> Reply:
-        action = script.decide(request_texts(request), tool_names(request), schema_name(request))
-        if action.kind == "json":
-            return Reply.json(action.payload)
-        if action.kind == "tool":
-            return Reply.tool_call(action.name, action.payload)
-        return Reply.text(action.payload)
-
-    return respond
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return write_corpus(tmp_path_factory.mktemp("faults") / "corpus")
@@ -151,7 +144,7 @@ def assert_complete(report: Report) -> None:
 
 async def test_fault_free_baseline(kb):
     """The request counts the cases compare against, and that the analyst's run is sound."""
-    with OpenAIStub(analyst(AnalystScript())) as stub:
+    with OpenAIStub(stub_responder(AnalystScript())) as stub:
         report = await run_with(kb, stub)
     assert counts(stub) == BASELINE and stub.errors == []
     assert report.engine == "llm" and report.failures == []
@@ -160,7 +153,7 @@ async def test_fault_free_baseline(kb):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 async def test_fault(kb, case: Case):
-    with OpenAIStub(analyst(AnalystScript()), max_hang_s=5) as stub:
+    with OpenAIStub(stub_responder(AnalystScript()), max_hang_s=5) as stub:
         stub.inject(case.fault, times=case.times, when=STAGES[case.stage])
         # (d): whatever happens, the caller gets a report back, never an exception.
         report = await run_with(kb, stub, timeout_s=case.timeout_s, retries=case.retries)
@@ -219,7 +212,7 @@ async def test_cli_report_survives_mixed_faults(corpus, tmp_path):
     await own_kb.ingest(corpus)
     await own_kb.close()
     out = tmp_path / "report.md"
-    with OpenAIStub(analyst(AnalystScript())) as stub:
+    with OpenAIStub(stub_responder(AnalystScript())) as stub:
         stub.inject(Reply.fault(429, retry_after=1), when=STAGES["plan"])
         stub.inject(Reply.fault("invalid_tool_args"), when=STAGES["research"])
         stub.inject(Reply.fault(502), times=None, when=STAGES["outline"])

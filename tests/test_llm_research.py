@@ -5,14 +5,19 @@ from __future__ import annotations
 import re
 
 import pytest
+from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 from pydantic import SecretStr
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from agents.engine import SUMMARY_LAST, ResearchTask
 from agents.fallback import FallbackEngine
 from agents.llm import prompts
 from agents.llm.budget import (
-    cut, estimate_tokens, fit_evidence, fit_messages, messages_tokens, prompt_budget,
+    cut,
+    estimate_tokens,
+    fit_evidence,
+    fit_messages,
+    messages_tokens,
+    prompt_budget,
 )
 from agents.llm.engine import LLMEngine
 from agents.llm.research import research

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable
 
 import pytest
 from langchain_core.messages import HumanMessage
@@ -17,14 +16,19 @@ from agents.config import EngineSettings
 from agents.llm.client import ChatClient, MalformedOutput, make_chat_model
 from agents.llm.schemas import EvidenceReview, ReportOutline, ResearchPlan
 from agents.llm.structured import (
-    FormatUnsupported, extract_json, forget_methods, remembered, repair_json, strip_reasoning,
+    FormatUnsupported,
+    extract_json,
+    forget_methods,
+    remembered,
+    repair_json,
+    strip_reasoning,
 )
 from agents.trace import Trace
-from dossier.research import Researcher
 from dossier.render import render_markdown
+from dossier.research import Researcher
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
-from tests.support.analyst_script import AnalystScript, request_texts
-from tests.support.openai_stub import OpenAIStub, Reply, schema_name, tool_names
+from tests.support.analyst_script import AnalystScript, stub_responder
+from tests.support.openai_stub import OpenAIStub, Reply, schema_name
 from tests.support.server_personalities import Personality
 from tools.knowledge_base import KnowledgeBase
 
@@ -205,18 +209,6 @@ async def test_a_call_that_succeeded_after_a_retry_is_recorded():
 
 
 # --------------------------------------------------------------------------- a whole run per server
-def analyst(script: AnalystScript) -> Callable[[dict], Reply]:
-    def respond(request: dict) -> Reply:
-        action = script.decide(request_texts(request), tool_names(request), schema_name(request))
-        if action.kind == "json":
-            return Reply.json(action.payload)
-        if action.kind == "tool":
-            return Reply.tool_call(action.name, action.payload)
-        return Reply.text(action.payload)
-
-    return respond
-
-
 @pytest.fixture(scope="module")
 async def kb(tmp_path_factory):
     corpus = write_corpus(tmp_path_factory.mktemp("structured") / "corpus")
@@ -229,7 +221,7 @@ async def kb(tmp_path_factory):
 @pytest.mark.parametrize("kind", list(EXPECTED))
 async def test_a_run_on_each_server_ends_with_verified_citations(kb, kind):
     method = EXPECTED[kind][0]
-    with OpenAIStub(analyst(AnalystScript()), personality=Personality(kind, think=True, sloppy=True)) as stub:
+    with OpenAIStub(stub_responder(AnalystScript()), personality=Personality(kind, think=True, sloppy=True)) as stub:
         settings = graph_settings(kb.settings.kb_dir, engine="llm", base_url=stub.base_url, api_key="sk-test",
                                   model_fast="stub-fast", model_strong="stub-strong", llm_max_retries=1,
                                   llm_timeout_s=10)
@@ -247,7 +239,7 @@ async def test_a_run_on_each_server_ends_with_verified_citations(kb, kind):
 
 
 async def test_a_run_on_a_server_without_tools(kb):
-    with OpenAIStub(analyst(AnalystScript()), personality=Personality("json_object_only", tools=False)) as stub:
+    with OpenAIStub(stub_responder(AnalystScript()), personality=Personality("json_object_only", tools=False)) as stub:
         settings = graph_settings(kb.settings.kb_dir, engine="llm", base_url=stub.base_url, api_key="sk-test",
                                   model_fast="stub-fast", model_strong="stub-strong", llm_max_retries=1)
         report = await Researcher(kb, settings=settings).run(QUESTION)

@@ -14,8 +14,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.support.analyst_script import AnalystScript, request_texts
-from tests.support.openai_stub import OpenAIStub, Reply, schema_name, tool_names
+from tests.support.analyst_script import AnalystScript, stub_responder
+from tests.support.openai_stub import OpenAIStub
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -65,21 +65,9 @@ def test_notebooks_run_offline(monkeypatch, tmp_path):
     assert (tmp_path / "kb-notebook" / "runs.sqlite").exists()
 
 
-def analyst_responder(script: AnalystScript):
-    def respond(request: dict) -> Reply:
-        action = script.decide(request_texts(request), tool_names(request), schema_name(request))
-        if action.kind == "json":
-            return Reply.json(action.payload)
-        if action.kind == "tool":
-            return Reply.tool_call(action.name, action.payload)
-        return Reply.text(action.payload)
-
-    return respond
-
-
 def test_notebooks_run_with_llm_engine(monkeypatch, tmp_path):
     script = AnalystScript()
-    with OpenAIStub(analyst_responder(script)) as stub:
+    with OpenAIStub(stub_responder(script)) as stub:
         out = run_all(monkeypatch, tmp_path, "llm", DOSSIER_BASE_URL=stub.base_url, DOSSIER_API_KEY="sk-test",
                       DOSSIER_MODEL_FAST="stub-model", DOSSIER_MODEL_STRONG="stub-model",
                       DOSSIER_LLM_MAX_RETRIES="1")

@@ -14,10 +14,21 @@ import duckdb
 import pytest
 
 from agents.offline.decompose import decompose, detect_entities, split_clauses
-from agents.offline.schema_link import build_sql, link_schema
-from agents.offline.text import (detect_language, english_equivalents, extract_numbers, extract_quarters,
-                                 extract_time_ranges, extract_years, find_concepts, keywords, time_range, tokenize,
-                                 use_glossary)
+from agents.offline.schema_link import link_schema
+from agents.offline.sql_build import build_sql
+from agents.offline.text import (
+    detect_language,
+    english_equivalents,
+    extract_numbers,
+    extract_quarters,
+    extract_time_ranges,
+    extract_years,
+    find_concepts,
+    keywords,
+    time_range,
+    tokenize,
+    use_glossary,
+)
 from dossier.demo import DEMO_DIR
 from tools.glossary import parse_glossary
 from tools.models import ColumnInfo, TableInfo

@@ -10,8 +10,9 @@ import datetime as dt
 
 import pytest
 
-from agents.offline.schema_link import build_sql, link_schema
+from agents.offline.schema_link import link_schema
 from agents.offline.sql_answer import fmt, headline
+from agents.offline.sql_build import build_sql
 from agents.offline.sql_intent import intent
 from agents.verify import verify_sections
 from tools.evidence import Evidence, evidence_from_sql
@@ -246,7 +247,7 @@ def test_deterministic(catalog: list[TableInfo]) -> None:
 
 def test_punctuation_column_names_and_values_do_not_break_linking() -> None:
     """Real CSVs have columns named '#' and cells like '?' or '-': they link to no question word."""
-    from agents.offline.schema_link import build_sql as build
+    from agents.offline.sql_build import build_sql as build
     from tools.models import ColumnInfo, TableInfo
 
     table = TableInfo(name="results", source="results.csv", source_hash="x", row_count=3, columns=[

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from agents.engine import ResearchTask
 from agents.offline.decompose import decompose
 from agents.offline.reflect import reflect as reflect_offline
-from agents.offline.schema_link import build_sql
+from agents.offline.sql_build import build_sql
 from agents.offline.text import use_glossary
 from agents.offline.write import outline as outline_offline
 from agents.offline.write import write_section
@@ -18,7 +18,14 @@ from agents.toolbox import Toolbox
 from agents.trace import Trace
 from tools.evidence import Evidence
 from tools.models import TableInfo
-from tools.research_models import Finding, Outline, Plan, Reflection, Section, SectionPlan
+from tools.research_models import (
+    Finding,
+    Outline,
+    Plan,
+    Reflection,
+    Section,
+    SectionPlan,
+)
 
 MAX_QUERIES = 3  # searches per branch and round
 MAX_SQL_ATTEMPTS = 3  # failed or empty candidates tried before giving up on tables this round

@@ -3,7 +3,7 @@
 A question word links to a column through the column's name, its sample values, its description (a name
 the question writes, "Microsoft" or "S&P 500", found in "Microsoft closing price") and the measure words
 of ``sql_intent`` ("disk space" -> ``size_kb``). Candidate SQL is built in ``agents.offline.sql_build``;
-``build_sql``, ``SqlCandidate`` and ``question_ops`` stay importable from here.
+``question_ops`` stays importable from here.
 """
 
 from __future__ import annotations
@@ -11,14 +11,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 from agents.offline.sql_intent import ADJECTIVE_WEIGHT, implied_tokens, question_ops
-from agents.offline.text import LEXICON, abbreviates, concept_terms_en, find_concepts, squash, stem, tokenize, words
+from agents.offline.text import (
+    LEXICON,
+    abbreviates,
+    concept_terms_en,
+    find_concepts,
+    squash,
+    stem,
+    tokenize,
+    words,
+)
 from tools.models import ColumnInfo, TableInfo
 
-__all__ = ["QuestionTerms", "SqlCandidate", "TableLink", "build_sql", "link_schema", "question_ops",
-           "question_terms", "relevant_links"]
+__all__ = ["QuestionTerms", "TableLink", "link_schema", "question_ops", "question_terms", "relevant_links"]
 
 NUMERIC_TYPES = frozenset("TINYINT SMALLINT INTEGER BIGINT HUGEINT UTINYINT USMALLINT UINTEGER UBIGINT FLOAT REAL "
                           "DOUBLE DECIMAL NUMERIC INT".split())
@@ -217,14 +224,3 @@ def relevant_links(links: list[TableLink], *, ratio: float = 0.5, limit: int = 3
     if not links:
         return []
     return [link for link in links if link.score >= ratio * links[0].score][:limit]
-
-
-
-
-def __getattr__(name: str) -> Any:
-    # Candidate SQL lives in sql_build, which imports this module; resolved lazily to avoid a cycle.
-    if name in ("build_sql", "SqlCandidate"):
-        from agents.offline import sql_build
-
-        return getattr(sql_build, name)
-    raise AttributeError(name)

@@ -201,10 +201,8 @@ def _share(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None
     top = ev.rows[0]
     rest = [f"{_label(r, label)} ({_pct(r[si]).lstrip('+')})" for r in ev.rows[1:3] if r[si] is not None]
     if zh:
-        tail = "，其次是" + "、".join(rest) if rest else ""
-        return f"{_label(top, label)}占比最大，为{_pct(top[si]).lstrip('+')}{tail}。"
-    tail = ", followed by " + " and ".join(rest) if rest else ""
-    return f"{_label(top, label)} has the largest share, {_pct(top[si]).lstrip('+')}{tail}."
+        return f"{_label(top, label)}占比最大，为{_pct(top[si]).lstrip('+')}{_runners_up(rest, True)}。"
+    return f"{_label(top, label)} has the largest share, {_pct(top[si]).lstrip('+')}{_runners_up(rest, False)}."
 
 
 def _series(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
@@ -243,6 +241,13 @@ def _series(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | Non
     return _join(parts, False) + note + "."
 
 
+def _runners_up(rest: list[str], zh: bool) -> str:
+    """', followed by B (7) and C (5)' after the leader; '' when it leads alone."""
+    if not rest:
+        return ""
+    return "，其次是" + "、".join(rest) if zh else ", followed by " + " and ".join(rest)
+
+
 def _join(parts: list[str], zh: bool) -> str:
     # One sentence, so that the one citation the caller appends covers every figure (";" would split it).
     return "，".join(parts) if zh else ", while ".join(parts)
@@ -257,9 +262,8 @@ def _count_per_group(ev: Evidence, cols: list[str], zh: bool, question: str) -> 
     rest = [f"{_label(r, gi)} ({fmt(r[ni])})" for r in ev.rows[1:3]]
     common = intent(question).mode
     if zh:
-        tail = "，其次是" + "、".join(rest) if rest else ""
         lead = f"最常见的{cols[gi]}是{_label(top, gi)}" if common else f"{_label(top, gi)}的数量最多"
-        return f"{lead}（{fmt(top[ni])}）{tail}。"
+        return f"{lead}（{fmt(top[ni])}）{_runners_up(rest, True)}。"
     tail = ", ahead of " + " and ".join(rest) if rest else ""
     if common:
         return f"The most common {cols[gi].replace('_', ' ')} is {_label(top, gi)}, with {fmt(top[ni])}{unit}{tail}."
@@ -292,10 +296,10 @@ def _ranking(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | No
     rest = [f"{_label(r, label)} ({_figure(r[mi], alias)})" for r in rows[1:3]]
     name = measure_name(alias, zh)
     if zh:
-        tail = "，其次是" + "、".join(rest) if rest else ""
-        return f"{_label(top, label)}的{name}{'最高' if most else '最低'}，为{_figure(top[mi], alias)}{tail}。"
-    tail = ", followed by " + " and ".join(rest) if rest else ""
-    return f"{_label(top, label)} has the {'highest' if most else 'lowest'} {name}, {_figure(top[mi], alias)}{tail}."
+        return (f"{_label(top, label)}的{name}{'最高' if most else '最低'}，为{_figure(top[mi], alias)}"
+                f"{_runners_up(rest, True)}。")
+    return (f"{_label(top, label)} has the {'highest' if most else 'lowest'} {name}, {_figure(top[mi], alias)}"
+            f"{_runners_up(rest, False)}.")
 
 
 def _single(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:

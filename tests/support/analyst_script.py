@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
+
+from tests.support.openai_stub import Reply, schema_name, tool_names
 
 EV_RE = re.compile(r"\[ev:([0-9a-f]{10})\]")
 SUBQ_RE = re.compile(r"^(q\d+):", re.M)
@@ -113,3 +115,16 @@ def request_texts(request_json: dict) -> list[tuple[str, str]]:
             p.get("text", "") for p in (content or []) if isinstance(p, dict))
         out.append((names.get(m.get("role"), m.get("role")), text or ""))
     return out
+
+
+def stub_responder(script: AnalystScript) -> Callable[[dict], Any]:
+    """The scripted analyst as the OpenAI stub's responder: JSON, a tool call or text per request."""
+    def respond(request: dict) -> Reply:
+        action = script.decide(request_texts(request), tool_names(request), schema_name(request))
+        if action.kind == "json":
+            return Reply.json(action.payload)
+        if action.kind == "tool":
+            return Reply.tool_call(action.name, action.payload)
+        return Reply.text(action.payload)
+
+    return respond
