@@ -19,7 +19,13 @@ from tests.support.openai_stub import OpenAIStub
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-CELL_TIMEOUT_S = 120
+# A cell that runs past this is stuck, not slow (the three notebooks take ~25 s in all here); on a CI
+# machine that also compiles llama.cpp in the background a healthy cell must never fail on time.
+CELL_TIMEOUT_S = 600
+# Before a stuck cell times out, the kernel writes every thread's stack to its stderr, which pytest
+# captures and prints with the failure: a hang seen once on CI can then be diagnosed from its log.
+STACK_DUMP_CELL = ("import faulthandler, sys\n"
+                   f"faulthandler.dump_traceback_later({CELL_TIMEOUT_S - 60}, repeat=True, file=sys.__stderr__)")
 
 
 def test_notebooks_are_stored_without_outputs():
@@ -38,6 +44,7 @@ def test_notebooks_are_stored_without_outputs():
 def execute(path: Path, cwd: Path) -> str:
     """Run every cell (an erroring cell raises CellExecutionError); return the text the notebook printed."""
     nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(STACK_DUMP_CELL))
     NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                    resources={"metadata": {"path": str(cwd)}}).execute()
     texts = []
