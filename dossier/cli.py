@@ -165,7 +165,7 @@ async def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_glossary(args: argparse.Namespace, settings: Settings) -> int:
-    kb = await open_kb(settings)
+    kb = await open_kb(settings, tables_only=True)  # the glossary is data beside the tables: no LanceDB
     terms = await kb.glossary()
     if args.json:
         print(json.dumps([t.model_dump(exclude_none=True) for t in terms], ensure_ascii=False, indent=2))
@@ -189,7 +189,9 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def open_kb(settings: Settings, *, tables_only: bool = False, create: bool = False):
-    from tools.knowledge_base import KnowledgeBase  # heavy (LanceDB): imported only when a command runs
+    # Imported only when a command runs. LanceDB loads only when the corpus is opened, which a
+    # ``tables_only`` command (sql, tables, glossary) never does; an embedding model only at first use.
+    from tools.knowledge_base import KnowledgeBase
 
     if not create:
         require_kb(settings.kb_dir)

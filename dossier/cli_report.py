@@ -6,15 +6,20 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dossier.cli_checks import check_output, require_kb, resume_hint
+from dossier.cli_checks import FORMATS, check_output, check_outputs, require_kb, resume_hint
 from dossier.console import console, err_console
-from dossier.events import DoneEvent, Event, PlanEvent
-from dossier.progress import RunDisplay
 from dossier.settings import Settings
-from tools.research_models import Plan, Report, SubQuestion
 
-FORMATS = ("md", "html", "pdf")
+if TYPE_CHECKING:  # the run display and the report models load only when a research command runs
+    from dossier.events import Event
+    from dossier.progress import RunDisplay
+    from tools.research_models import Plan, Report, SubQuestion
+
+OUTPUT_HELP = ("write the report to this file; its extension picks the format: .md, .html, .pdf or .docx; "
+               "repeat for several formats from one run (-o r.md -o r.pdf); default: print Markdown")
+FORMAT_HELP = "md, html, pdf or docx (wins over the extension of a single -o)"
 
 
 def add_report_commands(subs) -> None:
@@ -22,9 +27,8 @@ def add_report_commands(subs) -> None:
                         description="Plan, research (documents + SQL), reflect, and write a report in which "
                         "every claim cites its evidence. Offline unless an endpoint is configured.")
     p.add_argument("question")
-    p.add_argument("-o", "--output", type=Path,
-                   help="write the report here; .md, .html or .pdf picks the format; default: print it")
-    p.add_argument("--format", choices=FORMATS, help="md, html or pdf (wins over the extension of -o)")
+    p.add_argument("-o", "--output", dest="outputs", action="append", type=Path, metavar="FILE", help=OUTPUT_HELP)
+    p.add_argument("--format", choices=FORMATS, help=FORMAT_HELP)
     engine = p.add_mutually_exclusive_group()
     engine.add_argument("--offline", action="store_true", help="use the offline engine")
     engine.add_argument("--model", help="LLM model for every role (sets the LLM engine)")
@@ -36,8 +40,8 @@ def add_report_commands(subs) -> None:
     r = subs.add_parser("resume", help="continue a stopped or killed run",
                         description="Resume a run from its last completed step.")
     r.add_argument("run_id")
-    r.add_argument("-o", "--output", type=Path, help="write the report here; .md, .html or .pdf picks the format")
-    r.add_argument("--format", choices=FORMATS, help="md, html or pdf (wins over the extension of -o)")
+    r.add_argument("-o", "--output", dest="outputs", action="append", type=Path, metavar="FILE", help=OUTPUT_HELP)
+    r.add_argument("--format", choices=FORMATS, help=FORMAT_HELP)
     r.add_argument("--quiet", "-q", action="store_true")
     r.set_defaults(handler=cmd_resume)
     s = subs.add_parser("runs", help="list research runs and their state", description="List checkpointed runs.")
@@ -58,7 +62,7 @@ def report_settings(args: argparse.Namespace, settings: Settings) -> Settings:
 
 
 async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    fmt = output_format(args.output, args.format)  # a bad combination fails before the run, not after
+    outputs = check_outputs(args.outputs, args.format)  # a bad -o or format fails before the run, not after
     settings = report_settings(args, settings)
     researcher = await _researcher(settings, approve_plan=args.review)
     from dossier.research import new_run_id
@@ -75,20 +79,20 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         raise
     if report is None:
         raise RuntimeError("the run ended without a report")
-    return _emit(report, args.output, fmt)
+    return _emit(report, outputs, settings.kb_dir)
 
 
 async def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
-    fmt = output_format(args.output, args.format)
+    outputs = check_outputs(args.outputs, args.format)
     researcher = await _researcher(settings)
     report, _ = await _follow(researcher.resume_stream(args.run_id), args.quiet)
     if report is None:
         raise RuntimeError(f"run {args.run_id} is waiting for plan approval; use `dossier report --review`")
-    return _emit(report, args.output, fmt)
+    return _emit(report, outputs, settings.kb_dir)
 
 
 async def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
-    runs = await (await _researcher(settings)).runs()
+    runs = await (await _researcher(settings, tables_only=True)).runs()  # reads runs.sqlite: no LanceDB
     if not runs:
         console.print("no runs yet")
     for run in runs:
@@ -96,18 +100,22 @@ async def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _researcher(settings: Settings, *, approve_plan: bool = False):
-    # Heavy imports (LanceDB, LangGraph) happen only when a research command runs, not for --help.
+async def _researcher(settings: Settings, *, approve_plan: bool = False, tables_only: bool = False):
+    # Heavy imports (LangGraph) happen only when a research command runs, not for --help; with
+    # ``tables_only`` (listing runs) the corpus, and so LanceDB, is not even opened.
+    require_kb(settings.kb_dir)
     from dossier.research import Researcher
     from tools.knowledge_base import KnowledgeBase
 
-    require_kb(settings.kb_dir)
-
-    return Researcher(await KnowledgeBase.open(settings=settings), settings=settings, approve_plan=approve_plan)
+    kb = await KnowledgeBase.open(settings=settings, tables_only=tables_only)
+    return Researcher(kb, settings=settings, approve_plan=approve_plan)
 
 
 async def _follow(events, quiet: bool) -> tuple[Report | None, str | None]:
     """Drive a run's event stream with a live display in a terminal; returns (report, id of a paused run)."""
+    from dossier.events import PlanEvent
+    from dossier.progress import RunDisplay
+
     show = not quiet and sys.stderr.isatty()
     display = RunDisplay(err_console) if show else None
     report, paused = None, None
@@ -125,6 +133,8 @@ async def _follow(events, quiet: bool) -> tuple[Report | None, str | None]:
 
 
 def _track(event: Event, display: RunDisplay | None) -> Report | None:
+    from dossier.events import DoneEvent
+
     if display:
         display.handle(event)
     return event.report if isinstance(event, DoneEvent) else None
@@ -144,6 +154,8 @@ def review_plan(plan: Plan) -> Plan:
 
 
 def _edit(subs: list[SubQuestion], answer: str) -> list[SubQuestion]:
+    from tools.research_models import SubQuestion
+
     if answer.startswith("-") and answer[1:].strip().isdigit():
         index = int(answer[1:]) - 1
         return [sq for i, sq in enumerate(subs) if i != index] if len(subs) > 1 else subs
@@ -163,28 +175,51 @@ def _renumber(subs: list[SubQuestion]) -> list[SubQuestion]:
 
 
 def output_format(output: Path | None, fmt: str | None) -> str:
-    """--format wins; else the extension of -o (.md, .html, .pdf; another is an error); else Markdown.
-    A PDF needs a file to go to; the file's folder must be writable. Checked before any research."""
+    """--format wins; else the extension of -o (.md, .html, .pdf, .docx; another is an error); else
+    Markdown. PDF and DOCX need a file to go to; its folder must be writable. Checked before any research."""
     return check_output(output, fmt)
 
 
-def _emit(report: Report, output: Path | None, fmt: str = "md") -> int:
-    from dossier.render import render_markdown
-    from dossier.render_html import render_html
-
-    if output is None:
-        if fmt == "html":
-            sys.stdout.write(render_html(report))
-        else:
-            console.print(render_markdown(report), markup=False, highlight=False)
-        return 0
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "pdf":
-        from dossier.render_pdf import render_pdf  # fpdf2 and fonts load only when a PDF is asked for
-
-        render_pdf(report, output)
-    else:
-        output.write_text(render_html(report) if fmt == "html" else render_markdown(report), encoding="utf-8")
-    console.print(f"report written to {output} ({fmt}, {len(report.references)} references, stop rule "
-                  f"{report.stop_reason}, run {report.run_id})")
+def _emit(report: Report, outputs: list[tuple[Path | None, str]], kb_dir: Path | None = None) -> int:
+    """Print the report (no -o) or write each file asked for, in its format."""
+    for output, fmt in outputs:
+        if output is None:
+            _print(report, fmt, kb_dir)
+            continue
+        write_report(report, output, fmt, kb_dir=kb_dir)
+        console.print(f"report written to {output} ({fmt}, {len(report.references)} references, stop rule "
+                      f"{report.stop_reason}, run {report.run_id})", markup=False)
     return 0
+
+
+def write_report(report: Report, path: Path, fmt: str, *, kb_dir: Path | None = None) -> Path:
+    """One report file in ``fmt`` (md, html, pdf, docx); each renderer is imported only when asked for."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "pdf":
+        from dossier.render_pdf import render_pdf  # fpdf2 and fonts
+
+        return render_pdf(report, path)
+    if fmt == "docx":
+        from dossier.render_docx import render_docx  # python-docx
+
+        return render_docx(report, path, kb_dir=kb_dir)
+    if fmt == "html":
+        from dossier.render_html import render_html
+
+        path.write_text(render_html(report, output=path, kb_dir=kb_dir), encoding="utf-8")
+    else:
+        from dossier.render import render_markdown
+
+        path.write_text(render_markdown(report, output=path, kb_dir=kb_dir), encoding="utf-8")
+    return path
+
+
+def _print(report: Report, fmt: str, kb_dir: Path | None = None) -> None:
+    if fmt == "html":
+        from dossier.render_html import render_html
+
+        sys.stdout.write(render_html(report, kb_dir=kb_dir))
+    else:
+        from dossier.render import render_markdown
+
+        console.print(render_markdown(report, kb_dir=kb_dir), markup=False, highlight=False)

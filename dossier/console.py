@@ -3,39 +3,25 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dossier.safe_text import plain
+from tools.ingest_display import IngestDisplay
 from tools.models import Hit, IngestSummary, SqlResult, TableInfo
 
 console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-class RichIngestProgress:
-    """A progress bar for ingestion; the CLI uses it only when stderr is a terminal."""
+class RichIngestProgress(IngestDisplay):
+    """The CLI's ingest display (files, then chunks embedded with rate and ETA) on stderr; cleared
+    when done, as the summary follows. The CLI uses it only when stderr is a terminal."""
 
     def __init__(self) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[current]}", style="dim"), console=err_console, transient=True,
-        )
-        self._task: Any = None
-
-    def begin(self, total: int) -> None:
-        self._progress.start()
-        self._task = self._progress.add_task("ingest", total=total, current="")
-
-    def step(self, source: str, status: str) -> None:
-        self._progress.update(self._task, advance=1, current=f"{status}: {source}"[-60:])
-
-    def end(self) -> None:
-        self._progress.stop()
+        super().__init__(err_console, transient=True)
 
 
 def wants_progress(quiet: bool) -> bool:

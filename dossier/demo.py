@@ -46,8 +46,10 @@ async def run_demo(settings: Settings, *, quiet: bool = False) -> int:
     for name, question in DEMO_QUESTIONS.items():
         report = await researcher.run(question)
         path = out_dir / name
-        path.write_text(render_markdown(report), encoding="utf-8")
-        path.with_suffix(".html").write_text(render_html(report), encoding="utf-8")
+        links = {"kb_dir": settings.kb_dir, "sources_root": DEMO_DIR}  # reference links: demo files, re-run SQL
+        path.write_text(render_markdown(report, output=path, **links), encoding="utf-8")
+        html = path.with_suffix(".html")
+        html.write_text(render_html(report, output=html, **links), encoding="utf-8")
         render_pdf(report, path.with_suffix(".pdf"))
         v = report.verification
         console.print(f"[bold]{question}[/bold]")

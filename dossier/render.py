@@ -3,54 +3,82 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from dossier.safe_text import markdown_text, table_cell
+from dossier.ref_links import RefLinks
+from dossier.safe_text import link_text, markdown_text, table_cell
 from tools.evidence import Evidence
 from tools.research_models import _RENDERERS, Report
 
 LABELS = {
     "en": {"question": "Question", "references": "References", "method": "Method", "plan": "Plan",
            "gaps": "Gaps that remained", "query": "Query", "rows": "rows", "row": "row",
-           "in_body": "the rows are in the report body", "rest": "rows {a}–{b}; the first {k} are in the report body"},
+           "in_body": "the rows are in the report body", "rest": "rows {a}–{b}; the first {k} are in the report body",
+           "rerun": "Re-run"},
     "zh": {"question": "问题", "references": "参考资料", "method": "方法", "plan": "研究计划",
            "gaps": "尚未解决的问题", "query": "查询", "rows": "行", "row": "行",
-           "in_body": "结果见正文表格", "rest": "第 {a}–{b} 行；前 {k} 行见正文表格"},
+           "in_body": "结果见正文表格", "rest": "第 {a}–{b} 行；前 {k} 行见正文表格", "rerun": "重新运行"},
 }
 MAX_TABLE_ROWS = 10
 _CITED_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: Report, *, output: Path | None = None, kb_dir: Path | None = None,
+                    sources_root: Path | None = None) -> str:
+    """The report as Markdown. With ``output`` (where the file goes), a passage's reference links
+    to its source file, found under ``sources_root`` (default: the working folder); with
+    ``kb_dir``, a SQL reference's command to run it again names that knowledge base."""
     t = LABELS.get(report.language, LABELS["en"])
+    links = RefLinks.for_output(output, kb_dir=kb_dir, sources_root=sources_root)
     parts = [f"# {markdown_text(report.title)}", f"**{t['question']}:** {markdown_text(report.question)}"]
     parts += [f"## {markdown_text(s.title)}\n\n{markdown_text(s.markdown.strip())}" for s in report.sections]
-    parts.append(_references(report, t))
+    parts.append(_references(report, t, links))
     parts.append(_method(report, t))
     return "\n\n".join(parts).rstrip() + "\n"
 
 
-def _references(report: Report, t: dict[str, str]) -> str:
+def _references(report: Report, t: dict[str, str], links: RefLinks | None = None) -> str:
     by_id, shown = report.evidence_by_id(), body_rows(report)
+    links = links or RefLinks()
     lines = [f"## {t['references']}", ""]
     for ref in report.references:
         ev = by_id.get(ref.evidence_id)
-        body = _reference_body(ev, t, shown.get(ev.id, 0)) if ev else ref.label
+        body = _reference_body(ev, t, shown.get(ev.id, 0), links) if ev else ref.label
         lines.append(f"{ref.number}. {body} `[ev:{ref.evidence_id}]`")
     return "\n".join(lines)
 
 
-def _reference_body(ev: Evidence, t: dict[str, str], in_body: int = 0) -> str:
+def _reference_body(ev: Evidence, t: dict[str, str], in_body: int = 0, links: RefLinks | None = None) -> str:
+    links = links or RefLinks()
     if ev.kind == "sql":
-        sql = f"{ev.label()} — {row_count(ev, t)}\n\n   ```sql\n   {ev.sql}\n   ```\n"
+        sql = f"{ev.label()} — {row_count(ev, t)}\n\n{_indent(fenced(ev.sql or '', 'sql'))}\n"
+        if command := links.sql_command(ev):
+            sql += f"\n   {t['rerun']}:" + (f" {code_span(command)}\n" if "\n" not in command
+                                            else f"\n\n{_indent(fenced(command, 'sh'))}\n")
         rest = ev.model_copy(update={"rows": ev.rows[in_body:]}) if in_body else ev
         if in_body and not rest.rows:
             return f"{sql}\n   _{t['in_body']}_\n"
         note = f"\n   _{t['rest'].format(a=in_body + 1, b=len(ev.rows), k=in_body)}_\n" if in_body else ""
         return f"{sql}{note}\n{_indent(sql_table(rest))}\n"
-    where = ev.source or ""
+    where = markdown_text(ev.source or "")
+    if (href := links.file_href(ev)) and ev.source:
+        where = f"[{link_text(ev.source)}]({href})"
     where += f", p.{ev.page}" if ev.page else ""
     snippet = markdown_text(" ".join(ev.text.split())[:240])
-    return f"{markdown_text(ev.label())} ({markdown_text(where)}, chars {ev.char_start}-{ev.char_end}): “{snippet}…”"
+    return f"{markdown_text(ev.label())} ({where}, chars {ev.char_start}-{ev.char_end}): “{snippet}…”"
+
+
+def fenced(text: str, language: str) -> str:
+    """A fenced code block that no run of backticks inside ``text`` can close early."""
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return f"{fence}{language}\n{text}\n{fence}"
+
+
+def code_span(text: str) -> str:
+    """Inline code for one line of ``text``, whatever backticks it holds."""
+    ticks = "`" * (1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
 def row_count(ev: Evidence, t: dict[str, str]) -> str:

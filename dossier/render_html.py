@@ -8,15 +8,28 @@ hostile passage can neither run script nor make the page fetch anything.
 
 from __future__ import annotations
 
+import base64
 import re
 from html import escape
+from pathlib import Path
 from typing import Any, Callable
 
 from dossier.charts import Chart, charts_for, place_charts
+from dossier.fonts import cjk_subset_woff, wide_chars
+from dossier.ref_links import RefLinks
 from dossier.render import body_rows
 from dossier.report_parts import (
-    CITE_RE, Block, cell_text, labels, markdown_parser, method_facts, method_lists, replace_marks, section_blocks,
-    source_line, when,
+    CITE_RE,
+    Block,
+    cell_text,
+    labels,
+    markdown_parser,
+    method_facts,
+    method_lists,
+    replace_marks,
+    section_blocks,
+    source_line,
+    when,
 )
 from tools.evidence import Evidence
 from tools.research_models import _RENDERERS, Report
@@ -24,8 +37,12 @@ from tools.research_models import _RENDERERS, Report
 TIP_CHARS, TIP_ROWS = 600, 8
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, *, output: Path | None = None, kb_dir: Path | None = None,
+                sources_root: Path | None = None) -> str:
+    """The report as one HTML page. ``output``, ``kb_dir`` and ``sources_root`` give references their
+    links, as in ``dossier.render.render_markdown``."""
     t = labels(report.language)
+    links = RefLinks.for_output(output, kb_dir=kb_dir, sources_root=sources_root)
     by_id = report.evidence_by_id()
     refs = {r.number: (r, by_id.get(r.evidence_id)) for r in report.references}
     tips = {n: _tip(ev, t) if ev else "" for n, (_, ev) in refs.items()}
@@ -40,7 +57,7 @@ def render_html(report: Report) -> str:
                     f"<h2>{escape(section.title)}</h2>{html}</section>")
         if i == 0:
             body.append(_toc(report, t))
-    body += [_references(report, refs, t), _method(report, t)]
+    body += [_references(report, refs, t, links), _method(report, t)]
     return _page(report, "\n".join(body))
 
 
@@ -91,21 +108,26 @@ def _toc(report: Report, t: dict[str, str]) -> str:
     return f'<nav class="toc" aria-label="{t["contents"]}"><h2>{t["contents"]}</h2><ol>{"".join(items)}</ol></nav>'
 
 
-def _references(report: Report, refs: dict[int, tuple[Any, Evidence | None]], t: dict[str, str]) -> str:
+def _references(report: Report, refs: dict[int, tuple[Any, Evidence | None]], t: dict[str, str],
+                links: RefLinks) -> str:
     items, shown = [], body_rows(report)
     for n, (ref, ev) in sorted(refs.items()):
         items.append(f'<li id="ref-{n}" value="{n}"><p class="ref-label"><strong>{escape(ref.label)}</strong></p>'
-                     + (_evidence_body(ev, t, shown.get(ev.id, 0)) if ev else "") + "</li>")
+                     + (_evidence_body(ev, t, shown.get(ev.id, 0), links) if ev else "") + "</li>")
     return f'<section id="references"><h2>{t["references"]}</h2><ol class="refs">{"".join(items)}</ol></section>'
 
 
-def _evidence_body(ev: Evidence, t: dict[str, str], in_body: int = 0) -> str:
-    """A passage in full; a SQL result's query, and its rows unless the body's table shows them
-    (the rows a body table left out follow, so each row is shown once)."""
-    src = f'<p class="ref-src">{escape(source_line(ev, t))}</p>'
+def _evidence_body(ev: Evidence, t: dict[str, str], in_body: int = 0, links: RefLinks | None = None) -> str:
+    """A passage in full, its file linked; a SQL result's query with the command that runs it again,
+    and its rows unless the body's table shows them (the rows a body table left out follow, so each
+    row is shown once)."""
+    links = links or RefLinks()
+    src = f'<p class="ref-src">{_source_html(ev, t, links)}</p>'
     if ev.kind != "sql":
         return src + f'<blockquote class="passage">{escape(ev.text.strip())}</blockquote>'
     sql = f'<pre class="sql"><code>{escape(ev.sql or "")}</code></pre>'
+    if command := links.sql_command(ev):
+        sql += f'<p class="rerun">{escape(t["rerun"])}: <code>{escape(command)}</code></p>'
     if in_body and in_body >= len(ev.rows):
         return src + sql + f'<p class="note">{escape(t["in_body"])}</p>'
     if in_body:
@@ -120,6 +142,13 @@ def _evidence_body(ev: Evidence, t: dict[str, str], in_body: int = 0) -> str:
         note = f'<p class="note">{escape(t["rows_shown"].format(shown=len(ev.rows), total=total))}</p>'
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
     return src + sql + f'<div class="table-wrap">{table}</div>{note}'
+
+
+def _source_html(ev: Evidence, t: dict[str, str], links: RefLinks) -> str:
+    line, href = source_line(ev, t), links.file_href(ev)
+    if not href or not ev.source or not line.startswith(ev.source):
+        return escape(line)
+    return f'<a class="src-link" href="{escape(href)}">{escape(ev.source)}</a>{escape(line[len(ev.source):])}'
 
 
 def _method(report: Report, t: dict[str, str]) -> str:
@@ -137,8 +166,20 @@ def _page(report: Report, body: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f'<meta name="generator" content="dossier">\n<title>{escape(report.title)}</title>\n'
-            f"<style>{CSS}</style>\n</head>\n<body>\n<article class=\"dossier\" lang=\"{lang}\">\n{body}\n</article>\n"
+            f"<style>{_font_face(body)}{CSS}</style>\n</head>\n<body>\n<article class=\"dossier\" lang=\"{lang}\">\n{body}\n</article>\n"
             f"<script>{JS}</script>\n</body>\n</html>\n")
+
+
+def _font_face(body: str) -> str:
+    """The PDF's CJK font, cut down to the characters the page shows, embedded, when it shows any:
+    Chinese then reads on a machine without a CJK font, and an English report stays small. The
+    face keeps the font's own name, which the CSS stacks and the charts' SVG text already list."""
+    found = cjk_subset_woff(wide_chars(body))
+    if found is None:
+        return ""
+    family, woff = found
+    data = base64.b64encode(woff).decode("ascii")
+    return f'@font-face{{font-family:"{family}";src:url(data:font/woff;base64,{data}) format("woff")}}\n'
 
 
 # Scoped under .dossier so that the same markup can sit inside a Jupyter output cell.
@@ -187,6 +228,8 @@ CSS = """
 .dossier .refs>li:target{background:#fff8e1;outline:3px solid #fff8e1}
 .dossier .ref-label{margin:0}
  .dossier .ref-src{margin:.1rem 0 .3rem;color:var(--muted);font-size:.8rem;word-break:break-word}
+.dossier .rerun{margin:.2rem 0 .4rem;color:var(--muted);font-size:.8rem}
+.dossier .rerun code{white-space:pre-wrap;word-break:break-all;color:var(--ink)}
 .dossier blockquote.passage{margin:.3rem 0;padding:.2rem .8rem;border-left:3px solid var(--line);white-space:pre-line;
  color:#36404c}
 .dossier .note{color:var(--muted);font-size:.8rem}.dossier .needs{color:var(--muted);font-size:.8rem}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import secrets
 from contextlib import aclosing, asynccontextmanager
@@ -10,7 +9,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-import aiosqlite
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.types import Command
@@ -18,6 +16,8 @@ from langgraph.types import Command
 from agents.fallback import FallbackEngine
 from agents.offline.engine import OfflineEngine
 from dossier.events import DoneEvent, Event, PlanEvent, events_from_update
+from dossier.progress import live_progress
+from dossier.runs_store import runs_connection
 from dossier.settings import Settings
 from dossier.sync import run_sync
 from graphs.context import ResearchContext
@@ -62,12 +62,14 @@ class Researcher:
         self.approve_plan = approve_plan
         self._chat_models = chat_models  # {"fast": model, "strong": model}; tests pass scripted models
 
-    async def run(self, question: str, *, run_id: str | None = None, review: Review | None = None) -> Report:
-        """Run to the end and return the report. With ``approve_plan``, ``review`` gets the plan first."""
+    async def run(self, question: str, *, run_id: str | None = None, review: Review | None = None,
+                  progress: bool = False) -> Report:
+        """Run to the end and return the report. With ``approve_plan``, ``review`` gets the plan first.
+        ``progress=True`` shows the run live (stage, sub-questions, evidence) in a terminal or notebook."""
         if self.approve_plan and review is None:
             raise ValueError("approve_plan=True needs review=callable(plan) -> plan, or use stream() + resume()")
         report, paused = None, None
-        async for event in self.stream(question, run_id=run_id):
+        async for event in self.stream(question, run_id=run_id, progress=progress):
             if isinstance(event, PlanEvent) and event.awaiting_approval:
                 paused = event  # let the stream finish so the interrupt is checkpointed before resuming
             elif isinstance(event, DoneEvent):
@@ -75,29 +77,35 @@ class Researcher:
         if paused is not None:
             decision = review(paused.plan)
             decision = await decision if inspect.isawaitable(decision) else decision
-            return await self.resume(paused.run_id, plan=decision if isinstance(decision, Plan) else None)
+            return await self.resume(paused.run_id, plan=decision if isinstance(decision, Plan) else None,
+                                     progress=progress)
         assert report is not None, "the graph ended without a report"
         return report
 
-    async def stream(self, question: str, *, run_id: str | None = None) -> AsyncIterator[Event]:
-        """Yield typed progress events; with ``approve_plan`` the stream pauses after the plan event."""
+    async def stream(self, question: str, *, run_id: str | None = None,
+                     progress: bool = False) -> AsyncIterator[Event]:
+        """Yield typed progress events; with ``approve_plan`` the stream pauses after the plan event.
+        ``progress=True`` also shows them live, as ``run`` does."""
         run_id = run_id or new_run_id()
         inputs = {"run_id": run_id, "question": question}
-        async with aclosing(self._drive(run_id, inputs)) as events:
-            async for event in events:
-                yield event
+        with live_progress(progress, question=question) as show:
+            async with aclosing(self._drive(run_id, inputs)) as events:
+                async for event in events:
+                    show(event)
+                    yield event
 
-    async def resume(self, run_id: str, *, plan: Plan | None = None) -> Report:
+    async def resume(self, run_id: str, *, plan: Plan | None = None, progress: bool = False) -> Report:
         """Continue a run from its last completed step (after a crash, or after plan review)."""
         report = None
-        async for event in self.resume_stream(run_id, plan=plan):
+        async for event in self.resume_stream(run_id, plan=plan, progress=progress):
             if isinstance(event, DoneEvent):
                 report = event.report
         if report is None:
             raise RuntimeError(f"run {run_id} paused again; approve its plan with resume(run_id, plan=...)")
         return report
 
-    async def resume_stream(self, run_id: str, *, plan: Plan | None = None) -> AsyncIterator[Event]:
+    async def resume_stream(self, run_id: str, *, plan: Plan | None = None,
+                            progress: bool = False) -> AsyncIterator[Event]:
         async with self._graph() as graph:
             state = await graph.aget_state(_config(run_id))
         if not state.values:
@@ -107,9 +115,12 @@ class Researcher:
             return
         await self._check_same_kb(run_id, state.values.get("kb_version"))
         command = Command(resume=plan.model_dump() if plan else True) if state.interrupts else None
-        async with aclosing(self._drive(run_id, command, degraded=bool(state.values.get("failures")))) as events:
-            async for event in events:
-                yield event
+        with live_progress(progress, question=state.values.get("question"),
+                           plan=plan or state.values.get("plan")) as show:
+            async with aclosing(self._drive(run_id, command, degraded=bool(state.values.get("failures")))) as events:
+                async for event in events:
+                    show(event)
+                    yield event
 
     async def _check_same_kb(self, run_id: str, started_on: dict[str, Any] | None) -> None:
         """Refuse to resume on another knowledge-base state (documents pruned or changed, tables
@@ -179,14 +190,10 @@ class Researcher:
     @asynccontextmanager
     async def _graph(self):
         path = self.kb.path / "runs.sqlite"
-        conn = await aiosqlite.connect(str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
-        try:
+        # runs_connection closes even when cancelled, and names the file when it is damaged.
+        async with runs_connection(path, timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
             saver = AsyncSqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=SERIALIZED_TYPES))
             yield compile_research_graph(saver)
-        finally:
-            # Shielded: a run cancelled mid-checkpoint must still close (and so roll back), or its open
-            # transaction keeps runs.sqlite's write lock and the next run or resume waits on it.
-            await asyncio.shield(conn.close())
 
 
 def new_run_id() -> str:

@@ -31,3 +31,10 @@ def table_cell(value: object) -> str:
     """A result cell inside a Markdown table row: one line, '|' escaped, markup inert."""
     text = "" if value is None else " ".join(str(value).split())
     return markdown_text(text).replace("|", "\\|")
+
+
+def link_text(text: str) -> str:
+    """A file name as the text of a link the report builds: markup inert, and no bracket that could
+    end the link text early or start another."""
+    text = plain(" ".join(text.split()))
+    return re.sub(r"([\\\[\]])", r"\\\1", text).replace("<", "&lt;")

@@ -305,8 +305,8 @@ def test_ingest_of_a_missing_path_is_an_error(cli: Cli, tmp_path: Path) -> None:
 
 def test_report_output_is_checked_before_research(ingested: Cli, tmp_path: Path) -> None:
     """Issue 14 item 3: an unknown extension or an unwritable -o fails at once, before the run."""
-    code, _, err = ingested("report", "What does it cost?", "-o", str(tmp_path / "r.docx"))
-    assert_one_line_error(code, err, "unknown report format .docx", ".md, .html or .pdf")
+    code, _, err = ingested("report", "What does it cost?", "-o", str(tmp_path / "r.txt"))
+    assert_one_line_error(code, err, "unknown report format .txt", ".md, .html, .pdf or .docx")
     (tmp_path / "adir").mkdir()
     code, _, err = ingested("report", "What does it cost?", "-o", str(tmp_path / "adir"))
     assert code == 1 and "is a folder" in err

@@ -103,7 +103,7 @@ Closing words.
 
 
 def test_suffixes_cover_the_documented_formats() -> None:
-    assert {".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf", ".docx"} == DOC_SUFFIXES
+    assert {".md", ".markdown", ".rst", ".rest", ".txt", ".text", ".html", ".htm", ".pdf", ".docx"} == DOC_SUFFIXES
 
 
 def test_markdown_front_matter_sections_and_blocks(tmp_path: Path) -> None:

@@ -259,3 +259,80 @@ def test_a_time_range_is_no_comparison_and_the_summary_states_the_latest_version
     _, sections, _ = report(q, [SubQuestion(id="q1", question=q, needs="documents")], {"q1": [draft, final]})
     summary = sections[0].markdown
     assert "1.8M EUR" in summary and "2.1M" not in summary
+
+
+# --- multi-hop: the answer sits one document away from the subject ---------------------------------
+
+LIGHTHOUSE = passage("Karel Vondrák (born 1962) is a Czech engineer. His best-known design, the Skerry Point "
+                     "light, was commissioned by the Northern Beacon Trust in 1994.", "docs/vondrak.md", "Karel Vondrák")
+TRUST = passage("The Northern Beacon Trust is a charitable harbour authority founded in 1911. "
+                "The trust is headquartered in Lerwick, Shetland, and maintains forty lights.",
+                "docs/trust.md", "Northern Beacon Trust")
+UNRELATED = passage("Lerwick hosts the Up Helly Aa fire festival every January.", "docs/festival.md", "Up Helly Aa")
+
+
+def test_a_multi_hop_question_is_answered_by_the_bridge_and_the_sentence_it_leads_to() -> None:
+    question = "Karel Vondrák's best-known design was commissioned by a harbour authority founded in 1911, headquartered where?"
+    sqs = [SubQuestion(id="q1", question=question)]
+    _, sections, _ = report(question, sqs, {"q1": [LIGHTHOUSE, TRUST, UNRELATED]})
+    summary = sections[0].markdown
+    lead = summary.split("\n\n")[0]
+    assert lead.startswith("His best-known design, the Skerry Point light, was commissioned by the Northern Beacon "
+                           "Trust in 1994")  # the bridge: names the subject's design and the trust
+    assert "The trust is headquartered in Lerwick, Shetland" in lead  # the answer, from the trust's page
+    assert "Up Helly Aa" not in summary
+
+
+def test_without_the_second_document_the_bridge_alone_is_no_answer() -> None:
+    question = "Karel Vondrák's best-known design was commissioned by a harbour authority founded in 1911, headquartered where?"
+    sqs = [SubQuestion(id="q1", question=question)]
+    _, sections, _ = report(question, sqs, {"q1": [LIGHTHOUSE, UNRELATED]})
+    assert "Lerwick" not in sections[0].markdown.split("\n\n")[0].replace("Lerwick hosts", "")
+
+
+def test_a_summary_is_never_empty_and_says_when_no_sentence_states_the_answer() -> None:
+    question = "Which ship did Karel Vondrák captain after the 2003 storm?"
+    sqs = [SubQuestion(id="q1", question=question)]
+    _, sections, _ = report(question, sqs, {"q1": [LIGHTHOUSE, TRUST]})
+    summary = sections[0].markdown.strip()
+    assert summary
+    assert summary.startswith(("No passage gathered states the answer directly", "The knowledge base does not contain"))
+
+
+def test_a_sentence_cut_inside_parentheses_is_not_quoted() -> None:
+    from agents.offline.candidates import usable
+
+    assert not usable("2 May 1936) is an English pop singer who sold many records worldwide.")
+    assert usable("Arnold Dorsey (born 2 May 1936) is an English pop singer who sold many records.")
+
+
+# --- yes/no questions about two subjects ------------------------------------------------------------
+
+ALDER = passage("Alder Works is a Dutch shipyard founded in 1921.", "docs/alder.md", "Alder Works")
+BIRCH = passage("Birch Marine is a Dutch shipyard in Rotterdam.", "docs/birch.md", "Birch Marine")
+CEDAR = passage("Cedar Yards is a Belgian shipyard near Antwerp.", "docs/cedar.md", "Cedar Yards")
+
+
+def yes_no_summary(question: str, evs: list[Evidence]) -> str:
+    _, sections, _ = report(question, [SubQuestion(id="q1", question=question)], {"q1": evs})
+    return sections[0].markdown
+
+
+def test_both_question_is_answered_yes_when_each_subject_holds_the_predicate() -> None:
+    summary = yes_no_summary("Are Alder Works and Birch Marine both Dutch shipyards?", [ALDER, BIRCH])
+    assert summary.startswith("Yes. Alder Works is a Dutch shipyard") and "Birch Marine is a Dutch shipyard" in summary
+
+
+def test_both_question_is_answered_no_when_one_subject_is_described_otherwise() -> None:
+    summary = yes_no_summary("Are Alder Works and Cedar Yards both Dutch shipyards?", [ALDER, CEDAR])
+    assert summary.startswith("No. Alder Works is a Dutch shipyard") and "Cedar Yards is a Belgian shipyard" in summary
+
+
+def test_no_verdict_is_guessed_without_a_description_of_each_subject() -> None:
+    summary = yes_no_summary("Are Alder Works and Cedar Yards both Dutch shipyards?", [ALDER])
+    assert not summary.startswith(("Yes", "No."))
+
+
+def test_names_in_a_question_full_of_capitals_stay_names() -> None:
+    assert anchors("Are King Vidor and Géza von Cziffra both American directors?")[:2] == ["King Vidor", "Géza von Cziffra"]
+    assert anchors("What Is The Cost Of RAG For Support?") == ["RAG"]  # a headline: its capitals name nothing

@@ -48,6 +48,10 @@ class KBSettings(BaseSettings):
         600.0, ge=0, le=30 * 86400,
         description="After an ingest, LanceDB versions older than this are deleted so a prune frees disk; "
         "a search pins its version for milliseconds, so minutes keep every running reader safe.")
+    ingest_lock_wait_s: float = Field(
+        600.0, ge=0, le=86_400,
+        description="How long an ingest waits for another ingest of the same knowledge base to finish "
+        "before it gives up with an error; searches, SQL and reports never wait.")
     ann_index_threshold: int = Field(
         50_000, ge=1000, description="Build an IVF_HNSW_SQ vector index once the corpus has this many chunks."
     )

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -33,11 +33,21 @@ FLUSH_CHUNKS = 512  # chunks embedded and written per batch: large enough to amo
 
 
 class IngestProgress(Protocol):
-    """What a progress display needs; the CLI passes a rich progress bar, the API passes nothing."""
+    """What a progress display needs: ``begin`` with the number of files found, a ``step`` per file,
+    ``end``. The CLI passes tools.ingest_display's display; ``progress=True`` makes one."""
 
     def begin(self, total: int) -> None: ...
     def step(self, source: str, status: str) -> None: ...
     def end(self) -> None: ...
+
+
+@runtime_checkable
+class ChunkProgress(Protocol):
+    """Optional for a progress display: chunk counts, reported on the event loop's thread after each
+    document is chunked (``total`` grows) and after each embedded batch (``embedded`` grows, up to
+    ``total``). Embedding is most of an ingest's time, so this is what keeps a display moving."""
+
+    def chunks(self, embedded: int, total: int) -> None: ...
 
 
 @dataclass
@@ -53,7 +63,16 @@ class Ingestor:
     warehouse: Warehouse
     embedder: Embedder
     settings: KBSettings
-    progress: IngestProgress | None = None
+    progress: IngestProgress | bool | None = None  # True: the rich display (terminal or Jupyter)
+
+    def __post_init__(self) -> None:
+        if self.progress is True:
+            from tools.ingest_display import IngestDisplay  # rich loads only when a display is asked for
+
+            self.progress = IngestDisplay()
+        self._display: IngestProgress | None = self.progress or None
+        self._chunks_total = 0
+        self._chunks_embedded = 0
 
     async def run(self, paths: list[Path], *, prune: bool = False) -> IngestSummary:
         started = time.perf_counter()
@@ -63,13 +82,16 @@ class Ingestor:
         table_hashes = await asyncio.to_thread(self.warehouse.sources)
         seen: set[str] = set()
         self._begin(len(found))
-        await self._process(found, manifest, table_hashes, seen, summary)
-        if prune:
-            await self._prune(paths, manifest, table_hashes, seen, summary)
-        if summary.chunks_added or summary.chunks_deleted or not await self.corpus.indexes_current():
-            await self.corpus.refresh_indexes()
-        await asyncio.to_thread(self.warehouse.close)
-        self._end()
+        try:
+            if prune:  # deletions first: they still run on a full disk, and free space for the rest
+                seen.update(f.source for f in found if not isinstance(f, Problem))
+                await self._prune(paths, manifest, table_hashes, seen, summary)
+            await self._process(found, manifest, table_hashes, seen, summary)
+            if summary.chunks_added or summary.chunks_deleted or not await self.corpus.indexes_current():
+                await self.corpus.refresh_indexes()
+            await asyncio.to_thread(self.warehouse.close)
+        finally:
+            self._end()  # a live display must give the terminal back on an error or Ctrl-C too
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
 
@@ -118,6 +140,7 @@ class Ingestor:
         else:
             summary.new += 1
         batch.append(prepared)
+        self._count_chunks(total=len(prepared.chunks))
         return "changed" if prepared.replaces else "new"
 
     def _prepare(self, item: FoundFile, previous: DocRecord | None) -> PreparedDoc | None:
@@ -154,7 +177,11 @@ class Ingestor:
         if not batch:
             return
         chunks = [c for d in batch for c in d.chunks]
-        vectors = await asyncio.to_thread(self._embed, [c.text for c in chunks])
+        loop = asyncio.get_running_loop()
+        vectors = await asyncio.to_thread(
+            self._embed, [c.text for c in chunks],
+            lambda n: loop.call_soon_threadsafe(lambda: self._count_chunks(embedded=n)),
+        )
         # One commit adds the new versions and drops the old ones, of every written source (new ones
         # too: a run that died before its manifest update may have left another version behind).
         summary.chunks_deleted += await self.corpus.add_chunks(chunks, vectors, replace_versions=True)
@@ -164,9 +191,13 @@ class Ingestor:
         summary.chunks_deleted += await self.corpus.delete_stale({d.record.source: d.record.doc_id for d in batch})
         await self.corpus.upsert_documents([d.record for d in batch])
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def _embed(self, texts: list[str], on_batch: Callable[[int], None]) -> np.ndarray:
+        """Runs in a worker thread; ``on_batch`` gets the size of each batch as it is embedded."""
         size = self.settings.embedding_batch
-        parts = [self.embedder.embed_passages(texts[i : i + size]) for i in range(0, len(texts), size)]
+        parts = []
+        for i in range(0, len(texts), size):
+            parts.append(self.embedder.embed_passages(texts[i : i + size]))
+            on_batch(len(parts[-1]))
         return np.vstack(parts).astype(np.float32)
 
     async def _handle_table(self, item: FoundFile, previous_hash: str | None, summary) -> str:
@@ -207,16 +238,22 @@ class Ingestor:
                 summary.tables_removed += 1
 
     def _begin(self, total: int) -> None:
-        if self.progress:
-            self.progress.begin(total)
+        if self._display:
+            self._display.begin(total)
 
     def _step(self, source: str, status: str) -> None:
-        if self.progress:
-            self.progress.step(source, status)
+        if self._display:
+            self._display.step(source, status)
+
+    def _count_chunks(self, *, total: int = 0, embedded: int = 0) -> None:
+        self._chunks_total += total
+        self._chunks_embedded += embedded
+        if isinstance(self._display, ChunkProgress):
+            self._display.chunks(self._chunks_embedded, self._chunks_total)
 
     def _end(self) -> None:
-        if self.progress:
-            self.progress.end()
+        if self._display:
+            self._display.end()
 
 
 def read_regular(path: Path, limit: int = -1, *, root: str | None = None) -> bytes:

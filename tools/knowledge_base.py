@@ -10,18 +10,21 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from tools.config import KBSettings
-from tools.corpus import Corpus, KBMismatch
-from tools.discover import FoundFile, discover, root_prefix
-from tools.embeddings import Embedder, make_embedder
+from tools.disk_space import DiskFull, is_disk_full
 from tools.glossary import GlossaryEntry, GlossaryStore, sync_glossaries
-from tools.ingest import IngestProgress, Ingestor
+from tools.kb_lock import ingest_lock
 from tools.models import Hit, IngestSummary, SearchMode, SkippedFile, SqlResult, TableInfo
 from tools.sqlguard import GuardedExecutor
 from tools.table_limits import TableLimits
 from tools.warehouse import Warehouse
+
+if TYPE_CHECKING:  # LanceDB, the parsers and the chunker load only where used: `dossier sql` starts fast
+    from tools.corpus import Corpus
+    from tools.embeddings import Embedder
+    from tools.ingest import IngestProgress
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,8 @@ class KnowledgeBase:
         self.warehouse = warehouse
         self.embedder = embedder
         self._executor: GuardedExecutor | None = None
-        # One writer at a time; searches go on while it runs (LanceDB readers see committed versions),
-        # SQL waits for it (see ingest).
+        # One writer at a time (in this process; tools.kb_lock across processes); searches go on
+        # while it runs (LanceDB readers see committed versions), SQL here waits for it (see ingest).
         self._write_lock = asyncio.Lock()
         self._sql_lock = asyncio.Lock()
 
@@ -57,31 +60,59 @@ class KnowledgeBase:
         if path is not None:
             settings = settings.model_copy(update={"kb_dir": Path(path)})
         settings.kb_dir.mkdir(parents=True, exist_ok=True)
+        from tools.embeddings import make_embedder  # builds a handle; no model loads until first use
+
         embedder = embedder or make_embedder(settings)
-        try:
+        if tables_only:
+            corpus: Any = _DeferredCorpus(settings, embedder)
+        else:
+            from tools.corpus import Corpus
+
             corpus = await Corpus.open(settings.kb_dir, embedder=embedder, settings=settings)
-        except KBMismatch as exc:
-            if not tables_only:
-                raise
-            corpus = _MismatchedCorpus(exc)
         warehouse = Warehouse(settings.kb_dir / "warehouse.duckdb", TableLimits.from_settings(settings))
         return cls(settings, corpus, warehouse, embedder)
 
     async def ingest(
-        self, paths: Sequence[str | Path], *, prune: bool = False, progress: IngestProgress | None = None
+        self, paths: Sequence[str | Path], *, prune: bool = False, progress: IngestProgress | bool | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> IngestSummary:
-        """Add new files, replace changed ones, skip unchanged ones; ``prune`` removes vanished ones."""
-        # SQL waits for the whole ingest: DuckDB refuses the guarded read-only connection while the
-        # import's read-write one is open in this process ("different configuration"). Searches go on.
+        """Add new files, replace changed ones, skip unchanged ones; ``prune`` removes vanished ones.
+        ``progress=True`` shows the files read and the chunks embedded, live (terminal or Jupyter).
+
+        Another ingest of this knowledge base (in any process) is waited for, up to
+        ``ingest_lock_wait_s``; ``on_wait`` gets the notice (default: stderr). Readers elsewhere go
+        on meanwhile and see the last committed state. A full disk ends the ingest with ``DiskFull``."""
+        # SQL in this process waits for the whole ingest: its catalog would change under it.
         async with self._write_lock, self._sql_lock:
             await self._close_executor()
+            try:
+                async with ingest_lock(self.path, wait_s=self.settings.ingest_lock_wait_s, on_wait=on_wait):
+                    return await self._ingest_locked([Path(p) for p in paths], prune, progress)
+            except DiskFull:
+                raise
+            except Exception as exc:
+                if is_disk_full(exc):  # LanceDB's "LanceError(IO) … os error 28", said plainly
+                    raise DiskFull(self.path) from exc
+                raise
+
+    async def _ingest_locked(
+        self, paths: list[Path], prune: bool, progress: IngestProgress | bool | None
+    ) -> IngestSummary:
+        from tools.ingest import Ingestor
+
+        try:
             ingestor = Ingestor(self.corpus, self.warehouse, self.embedder, self.settings, progress)
-            summary = await ingestor.run([Path(p) for p in paths], prune=prune)
-            await asyncio.to_thread(self._ingest_glossaries, [Path(p) for p in paths], prune, summary)
+            summary = await ingestor.run(paths, prune=prune)
+            await asyncio.to_thread(self._ingest_glossaries, paths, prune, summary)
             return summary
+        finally:
+            # Published under the lock, also after a failure: each table imported so far is whole.
+            await asyncio.to_thread(self.warehouse.close)
 
     def _ingest_glossaries(self, paths: list[Path], prune: bool, summary: IngestSummary) -> None:
         """Glossary files (tools/glossary.py) found among the paths are stored as data, not indexed."""
+        from tools.discover import FoundFile, discover, root_prefix
+
         found = [(f.path, f.source) for f in discover(paths) if isinstance(f, FoundFile) and f.kind == "glossary"]
         prefixes = [root_prefix(p) for p in paths if p.is_dir()] if prune else None
         update = sync_glossaries(self.path, found, prune_prefixes=prefixes)
@@ -141,37 +172,42 @@ class KnowledgeBase:
             await asyncio.to_thread(self._executor.close)
             self._executor = None
 
+    # Catalog reads take a short read-only connection on the committed file (tools.warehouse):
+    # never the write lock, and never the staging copy of an ingest running elsewhere.
+
     def _catalog(self) -> list[TableInfo]:
-        try:
-            return self.warehouse.catalog()
-        finally:
-            self.warehouse.close()
+        return self.warehouse.catalog()
 
     def _describe(self, name: str) -> TableInfo:
-        try:
-            return self.warehouse.describe(name)
-        finally:
-            self.warehouse.close()
+        return self.warehouse.describe(name)
 
     def _catalog_hash(self) -> str:
-        try:
-            tables = self.warehouse.catalog_hash()
-        finally:
-            self.warehouse.close()
+        tables = self.warehouse.catalog_hash()
         # The glossary steers planning and linking, so a changed glossary is a new knowledge-base state.
         terms = GlossaryStore.load(self.path).digest()
         return hashlib.sha256(f"{tables}:{terms}".encode()).hexdigest()[:16] if terms else tables
 
 
-class _MismatchedCorpus:
-    """Stands in for a corpus the configured embedder or tokenizer cannot use (``tables_only``):
-    whatever reaches for it gets the mismatch, with its advice."""
+class _DeferredCorpus:
+    """The corpus of a ``tables_only`` knowledge base: SQL and the catalog never touch it, so LanceDB
+    is imported and the corpus opened only when something reaches for it (its methods are async).
+    A corpus the configured embedder or tokenizer cannot use raises its mismatch, with its advice, then."""
 
-    def __init__(self, error: KBMismatch):
-        self._error = error
+    def __init__(self, settings: KBSettings, embedder: Embedder):
+        self._settings, self._embedder = settings, embedder
+        self._corpus: Corpus | None = None
 
     def close(self) -> None:
-        """Nothing was opened."""
+        if self._corpus is not None:
+            self._corpus.close()
 
     def __getattr__(self, name: str):
-        raise type(self._error)(str(self._error))
+        async def opened(*args, **kwargs):
+            if self._corpus is None:
+                from tools.corpus import Corpus
+
+                self._corpus = await Corpus.open(self._settings.kb_dir, embedder=self._embedder,
+                                                 settings=self._settings)
+            return await getattr(self._corpus, name)(*args, **kwargs)
+
+        return opened

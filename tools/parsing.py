@@ -1,8 +1,8 @@
-"""Turn md, txt, html, pdf and docx files into plain text plus the blocks that chunking follows.
+"""Turn md, rst, txt, html, pdf and docx files into plain text plus the blocks that chunking follows.
 
 Every ``Block`` satisfies ``doc.text[block.start:block.end] == block.text``. Markdown and plain
-text keep their (normalised) source as ``doc.text``; html, pdf and docx text is rebuilt from the
-extracted headings and blocks, joined by blank lines.
+text keep their (normalised) source as ``doc.text``; rst, html, pdf and docx text is rebuilt from
+the extracted headings and blocks, joined by blank lines.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from docx.table import Table
 from markdown_it import MarkdownIt
 
 from tools.models import Block, ParsedDocument
-from tools.zipguard import ZipBomb, check_inflation
+from tools.rst import rst_items
 from tools.textlang import decode_bytes, detect_language, looks_binary, normalize_text
+from tools.zipguard import ZipBomb, check_inflation
 
 DOC_SUFFIXES: frozenset[str] = frozenset(
-    {".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf", ".docx"}
+    {".md", ".markdown", ".rst", ".rest", ".txt", ".text", ".html", ".htm", ".pdf", ".docx"}
 )
 
 # A .docx is a zip; these bound what python-docx would inflate into memory.
@@ -90,9 +91,7 @@ def parse_bytes(data: bytes, *, suffix: str, source: str, max_bytes: int) -> Par
         text = normalize_text(decode_bytes(data))
         if not text.strip():
             raise ParseError("empty file")
-        parse = _parse_html if suffix in {".html", ".htm"} else _parse_plain
-        parse = _parse_markdown if suffix in {".md", ".markdown"} else parse
-        doc = parse(text, source=source, stem=stem)
+        doc = _TEXT_PARSERS.get(suffix, _parse_plain)(text, source=source, stem=stem)
     if not doc.blocks:
         raise ParseError("no text content")
     return doc
@@ -164,6 +163,18 @@ def _parse_markdown(text: str, *, source: str, stem: str) -> ParsedDocument:
     blocks, first_h1 = _markdown_blocks(text)
     title = metadata.get("title") or first_h1 or stem
     return ParsedDocument(source, title, text, blocks, detect_language(text), metadata)
+
+
+def _parse_rst(text: str, *, source: str, stem: str) -> ParsedDocument:
+    builder = _Builder()
+    title: str | None = None
+    for item in rst_items(text):
+        if item.level:
+            title = title or (item.text if item.level == 1 else None)
+            builder.heading(item.level, item.text)
+        else:
+            builder.block(item.text)
+    return builder.document(source=source, title=title or stem)
 
 
 def _front_matter(text: str) -> tuple[dict[str, str], str]:
@@ -384,3 +395,7 @@ def _docx_table(table: Table) -> str:
         if any(cells):
             lines.append(" | ".join(cells))
     return "\n".join(lines)
+
+
+_TEXT_PARSERS = {".md": _parse_markdown, ".markdown": _parse_markdown, ".rst": _parse_rst, ".rest": _parse_rst,
+                 ".html": _parse_html, ".htm": _parse_html}

@@ -33,6 +33,8 @@ from typing import Any, BinaryIO
 
 import duckdb
 
+from tools.kb_lock import held_elsewhere
+
 HEADER = struct.Struct(">I")
 # A reply bigger than this is refused in the worker: the parent must not grow with a result.
 MAX_REPLY_BYTES = 32 * 2**20
@@ -181,7 +183,9 @@ def main() -> None:
         con = connect(setup["db_path"], memory_limit=setup["memory_limit"], threads=setup["threads"])
         _cap_address_space(int(setup["address_space_extra"]))
     except Exception as exc:  # a locked or corrupt warehouse: said once, the parent reports it
-        _write(replies, {"ok": False, "kind": "failed", "message": f"the warehouse could not be opened: {exc}"})
+        held = held_elsewhere(setup["db_path"], exc)
+        _write(replies, {"ok": False, "kind": "failed",
+                         "message": str(held) if held else f"the warehouse could not be opened: {exc}"})
         return
     _write(replies, {"ok": True})
     while (request := _read_frame(requests)) is not None:

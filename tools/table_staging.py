@@ -28,6 +28,7 @@ from tools.csv_check import check_csv, header_fields
 from tools.table_limits import Deadline, TableImportError, TableLimits
 from tools.table_readers import needs_transcoding, read_sqlite, read_xlsx, transcode_to_utf8
 from tools.table_stats import quote
+from tools.table_tidy import tidy_stage
 
 _CSV_SNIFFED = "read_csv(?, auto_detect = true{opts})"
 # The sniffer guesses types from a sample; a late odd value needs a full-file pass instead.
@@ -60,12 +61,15 @@ def stage_file(
             if not tables:
                 raise TableImportError("no sheet or table with data rows")
             for table in tables.values():
-                _stage_arrow(con, _new_stage(stages, stage_prefix), table)
+                stage = _new_stage(stages, stage_prefix)
+                _stage_arrow(con, stage, table)
+                tidy_stage(con, stage)
             return list(tables)
         stage = _new_stage(stages, stage_prefix)
         _stage_duckdb(con, stage, _literal(handle, Path(tmp), suffix, limits), Path(tmp), suffix, limits, deadline)
     if con.execute(f"SELECT count(*) FROM {quote(stage)}").fetchone()[0] == 0:
         raise TableImportError("no data rows")
+    tidy_stage(con, stage)
     return [None]
 
 

@@ -32,6 +32,9 @@ def table_info(
 ) -> TableInfo:
     schema = [(row[0], row[1]) for row in con.execute(f"DESCRIBE {quote(table)}").fetchall()]
     row_count = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+    # Notes the import wrote (units, the header a column was named from: tools.table_tidy); a sidecar wins.
+    comments = dict(con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ? "
+                                "AND comment IS NOT NULL", [table]).fetchall())
     # Exact distinct counts get expensive on big tables; the planner only needs the magnitude.
     counter = "count(DISTINCT {})" if row_count <= _EXACT_DISTINCT_ROWS else "approx_count_distinct({})"
     columns = []
@@ -47,7 +50,7 @@ def table_info(
             non_null, distinct, *bounds = stats[pos : pos + width]
             pos += width
             columns.append(ColumnInfo(
-                name=column, type=col_type, description=meta["columns"].get(column.lower(), ""),
+                name=column, type=col_type, description=meta["columns"].get(column.lower(), "") or comments.get(column, ""),
                 null_count=row_count - non_null, distinct_count=distinct,
                 samples=_samples(con, table, column) if col_type == "VARCHAR" else [],
                 min=bounds[0] if ranged else None, max=bounds[1] if ranged else None,

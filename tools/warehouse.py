@@ -17,6 +17,14 @@ Table names (stable across re-imports of the same source):
 A table needs at least one column and one data row; a file that yields none is refused.
 
 The catalog lives in ``_dossier_catalog`` in the same file, so it commits with the import.
+
+Readers never meet the writer's lock. DuckDB lets one process open a file read-write or many open
+it read-only, never both; an ingest held the write lock for minutes, and every ``dossier sql``,
+``dossier tables`` and report in another process failed with "Could not set lock". So the writer
+works on a staging copy (``warehouse.duckdb.staging``) and ``close()`` publishes it with one atomic
+``os.replace``: readers open the committed file read-only and see the last published state, and a
+reader still holding the old file keeps reading it (the old inode lives until it is closed). One
+writer at a time is the ingest lock's job (``tools.kb_lock``).
 """
 
 from __future__ import annotations
@@ -24,13 +32,17 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 
 from tools.confined import open_confined
+from tools.disk_space import DiskFull, is_disk_full
+from tools.kb_lock import held_elsewhere
 from tools.models import TableInfo
 from tools.sqlcheck import INTERNAL_PREFIX, is_reserved_table_name
 from tools.table_limits import Deadline, TableImportError, TableLimits
@@ -45,10 +57,13 @@ TABLE_SUFFIXES: frozenset[str] = frozenset(
 )
 CATALOG_TABLE = f"{INTERNAL_PREFIX}_catalog"
 _STAGE_PREFIX = f"{INTERNAL_PREFIX}_stage_"
+STAGING_SUFFIX = ".staging"  # the writer's copy of the warehouse until it is published
 
 
 class Warehouse:
-    """``kb/warehouse.duckdb``: imports under one read-write connection, opened lazily.
+    """``kb/warehouse.duckdb``: imports under one read-write connection on a staging copy, opened
+    lazily; ``close()`` publishes the copy when something changed. Until then this object's own
+    catalog reads see its writes; every other reader sees the committed file.
 
     Reads of the catalog are cached and served without a connection while the file is unchanged,
     because DuckDB refuses a second configuration on a file a guarded reader holds in this process.
@@ -61,6 +76,11 @@ class Warehouse:
         self._lock = threading.RLock()
         self._cache: list[TableInfo] | None = None
         self._cache_stamp: tuple[int, ...] | None = None
+        self._changed = False  # the staging copy differs from the committed file
+
+    @property
+    def staging_path(self) -> Path:
+        return self.path.with_name(self.path.name + STAGING_SUFFIX)
 
     def import_file(
         self, path: Path, *, source: str, source_hash: str, root: str | None = None
@@ -79,7 +99,7 @@ class Warehouse:
                 raise TableImportError("empty file")
             self.limits.check_bytes(size, "table file")
             sidecar = read_sidecar(path, root)
-            with self._lock:
+            with self._lock, self._disk_full_named():
                 return self._import(handle, path, suffix, source, source_hash, sidecar, deadline)
 
     def _import(self, handle, path: Path, suffix: str, source: str, source_hash: str,
@@ -96,12 +116,15 @@ class Warehouse:
             infos = self._describe_stages(con, path, source, source_hash, staged, sidecar, deadline)
             deadline.check()
             self._swap(con, source, list(zip(stages, infos)))
+            self._changed = True
         except duckdb.InterruptException as exc:
             raise deadline.error() from exc
         except duckdb.OutOfMemoryException as exc:
             raise TableImportError(
                 f"import needs more memory than {self.limits.memory_limit} (table_memory_limit)") from exc
-        except duckdb.Error as exc:  # one odd table must not end the whole ingest
+        except duckdb.Error as exc:  # one odd table must not end the whole ingest…
+            if is_disk_full(exc):  # …but a full disk ends it: every later file would fail too
+                raise DiskFull(self.path.parent) from exc
             raise TableImportError(f"table could not be imported: {one_line(exc)}") from exc
         finally:
             timer.cancel()
@@ -112,12 +135,13 @@ class Warehouse:
 
     def remove_source(self, source: str) -> list[str]:
         """Drop every table imported from ``source``; returns their names."""
-        with self._lock:
+        with self._lock, self._disk_full_named():
             if self._con is None and not self.path.exists():
                 return []  # nothing was ever imported: do not create the file just to find that out
             con = self._connect()
             names = self._source_tables(con, source)
             self._in_transaction(con, lambda: self._drop_source(con, source, names))
+            self._changed = self._changed or bool(names)
             self._cache = None
         return names
 
@@ -144,20 +168,48 @@ class Warehouse:
         return digest.hexdigest()[:16]
 
     def close(self) -> None:
-        with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
-                # Stamp after close: closing checkpoints, which rewrites the file.
-                self._cache_stamp = _stamp(self.path) if self._cache is not None else None
+        """End the write connection and publish what it committed (nothing changed: nothing is
+        published). A copy that cannot be checkpointed, a full disk say, is dropped: the committed
+        file stays as it was."""
+        with self._lock, self._disk_full_named():
+            if self._con is None:
+                return
+            con, self._con = self._con, None
+            changed, self._changed = self._changed, False
+            staging = self.staging_path
+            try:
+                con.close()  # checkpoints: the staging file alone holds everything, no WAL
+                if changed:
+                    _publish(staging, self.path)
+            finally:
+                _remove_database(staging)  # gone after a publish; dropped otherwise
+            self._cache = None if changed else self._cache
+            self._cache_stamp = _stamp(self.path) if self._cache is not None else None
 
     # -- connection and catalog -------------------------------------------------------------
+
+    @contextmanager
+    def _disk_full_named(self) -> Iterator[None]:
+        """A full disk, whichever library noticed it, as one ``DiskFull`` naming the folder; never a
+        plain OSError, which the ingest would take for one unreadable file and go on."""
+        try:
+            yield
+        except DiskFull:
+            raise
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise DiskFull(self.path.parent) from exc
+            raise
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            staging = self.staging_path
+            _remove_database(staging)  # left by a writer that died before publishing
+            if self.path.exists():
+                _copy_database(self.path, staging)
             config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-            con = duckdb.connect(str(self.path), config=config)
+            con = duckdb.connect(str(staging), config=config)
             # Imports run under a memory cap too: DuckDB spills or fails cleanly instead of growing.
             con.execute(f"SET memory_limit = '{self.limits.memory_limit}'")
             con.execute(
@@ -169,6 +221,7 @@ class Warehouse:
                 if name.startswith(_STAGE_PREFIX):
                     con.execute(f"DROP TABLE {_quote(name)}")
             self._con = con
+            self._changed = not self.path.exists()  # a first import publishes the new file
         return self._con
 
     def _tables(self) -> list[TableInfo]:
@@ -190,7 +243,12 @@ class Warehouse:
         """Catalog rows through a short-lived read-only connection: reading must not take the
         write lock, or two readers (two `dossier sql`, or a report and `dossier tables`) collide."""
         config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-        con = duckdb.connect(str(self.path), read_only=True, config=config)
+        try:
+            con = duckdb.connect(str(self.path), read_only=True, config=config)
+        except duckdb.IOException as exc:
+            if (held := held_elsewhere(self.path, exc)) is not None:
+                raise held from None
+            raise
         try:
             exists = con.execute(
                 "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
@@ -292,12 +350,45 @@ def _quote(identifier: str) -> str:
 
 
 def _stamp(path: Path) -> tuple[int, ...]:
-    """Changes whenever DuckDB writes the database or its write-ahead log."""
+    """Changes whenever DuckDB writes the database or its write-ahead log, or a new copy is published."""
     parts: list[int] = []
-    for candidate in (path, path.with_name(path.name + ".wal")):
+    for candidate in (path, _wal(path)):
         try:
             info = candidate.stat()
-            parts += [info.st_mtime_ns, info.st_size]
+            parts += [info.st_ino, info.st_mtime_ns, info.st_size]
         except FileNotFoundError:
-            parts += [0, 0]
+            parts += [0, 0, 0]
     return tuple(parts)
+
+
+# -- the staging copy ---------------------------------------------------------------------------
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """The committed file (never written in place, so a plain copy is consistent), with the WAL an
+    older version's crashed writer may have left beside it."""
+    shutil.copyfile(source, target)
+    if _wal(source).exists():
+        shutil.copyfile(_wal(source), _wal(target))
+
+
+def _publish(staging: Path, path: Path) -> None:
+    """Make the checkpointed staging copy the committed file in one atomic rename, durably."""
+    with open(staging, "rb") as handle:
+        os.fsync(handle.fileno())
+    _wal(path).unlink(missing_ok=True)  # an old WAL would be replayed onto the new file
+    os.replace(staging, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _remove_database(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    _wal(path).unlink(missing_ok=True)

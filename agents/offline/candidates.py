@@ -82,7 +82,19 @@ def usable(text: str) -> bool:
     """Whole prose statements only: not list lead-ins, fragments, walls of text, markup or code."""
     cjk = len(CJK_RE.findall(text))
     long_enough = cjk >= 10 or (len(text) >= 30 and len(text.split()) >= 5)
-    return long_enough and len(text) <= 500 and not text.endswith((":", "：", ",")) and is_prose(text)
+    return (long_enough and len(text) <= 500 and not text.endswith((":", "：", ",")) and is_prose(text)
+            and not _cut_open(text))
+
+
+def _cut_open(text: str) -> bool:
+    """A ')' closes a '(' the sentence does not hold: the start of the sentence was cut off (a chunk
+    that begins inside '(born …, 2 May 1936) is an English pop singer')."""
+    depth = 0
+    for ch in text:
+        depth += (ch in "(（") - (ch in ")）")
+        if depth < 0:
+            return True
+    return False
 
 
 def on_topic(c: Sentence, topic: Topic) -> float:

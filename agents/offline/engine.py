@@ -11,6 +11,7 @@ from agents.engine import ResearchTask
 from agents.offline.decompose import decompose
 from agents.offline.reflect import reflect as reflect_offline
 from agents.offline.sql_build import build_sql
+from agents.offline.sql_probe import probed_catalog
 from agents.offline.text import use_glossary
 from agents.offline.write import outline as outline_offline
 from agents.offline.write import write_section
@@ -39,6 +40,7 @@ class OfflineEngine:
         # The knowledge base whose glossary (its own terms, tools/glossary.py) planning and writing use;
         # research reads it from the toolbox's knowledge base.
         self._kb = kb
+        self._probed: dict[tuple[str, tuple[str, ...]], list[TableInfo]] = {}  # later rounds ask again
 
     def models(self) -> dict[str, str]:
         return {}
@@ -67,6 +69,13 @@ class OfflineEngine:
         text = task.sub_question.question
         if task.gap is not None:
             text += " " + " ".join(task.gap.follow_up_queries)
+        # Row labels beyond the catalog's samples ("Appliances") are looked up in the tables first.
+        key = (task.sub_question.question, tuple(f"{t.name}:{t.source_hash}" for t in catalog))
+        if key not in self._probed:
+            if len(self._probed) >= 256:  # a long-lived engine: keep the memo small
+                self._probed.clear()
+            self._probed[key] = await probed_catalog(toolbox.kb, task.sub_question.question, catalog)
+        catalog = self._probed[key]
         candidates = [c.sql for c in build_sql(text, catalog)]
         if task.gap is not None:
             candidates = task.gap.follow_up_sql + candidates

@@ -85,7 +85,7 @@ def anchors(text: str, *, compounds: bool = False) -> list[str]:
     ``compounds``, hyphenated words too ('fine-tuning'). Units after a figure ('64 GB') are not."""
     tokens = list(_WORD_RE.finditer(text))
     words = [m.group(2) for m in tokens if m.group(2)]
-    title_case = len(words) > 3 and sum(w[:1].isupper() for w in words) * 5 >= len(words) * 3
+    title_case = _title_case(words)
     zh = bool(CJK_RE.search(text))
     out: list[str] = []
     run: list[str] = []
@@ -106,12 +106,34 @@ def anchors(text: str, *, compounds: bool = False) -> list[str]:
         if (zh and not plain) or specific or named:
             run.append(word)
             continue
+        if run and lower in _PARTICLES and _next_named(tokens, i):  # 'Géza von Cziffra' is one name
+            run.append(word)
+            continue
         _flush(run, out)
         if compounds and "-" in word.strip("-") and not plain:
             out.append(word)
     _flush(run, out)
     out = [re.sub(r"['’]s$", "", a) for a in out]  # "Krilanovich's" is Krilanovich
     return list(dict.fromkeys(a for a in out if terms(a, numbers=False) or _SPECIFIC_RE.search(a)))
+
+
+_PARTICLES = frozenset("von van der den de du da di del della le la bin ibn al el dos das".split())
+
+
+def _next_named(tokens: list[re.Match], i: int) -> bool:
+    nxt = tokens[i + 1].group(2) if i + 1 < len(tokens) else None
+    return bool(nxt) and nxt[:1].isupper()
+
+
+def _title_case(words: list[str]) -> bool:
+    """A headline-style question ('What Is The Cost Of RAG For Support'): every content word past the
+    first capitalised, with function words in capitals too or three content words. A question full of names ('Are King
+    Vidor and Géza von Cziffra both American directors?') still writes its common words in lower
+    case, so its names stay names."""
+    content = [w for w in words[1:] if len(w) >= 4 and w.lower() not in _STOP]
+    if not content or any(not w[:1].isupper() for w in content):
+        return False  # a name may hold capitalised function words: 'The Girl Who Kicked the Hornets' Nest'
+    return len(content) >= 3 or any(w[:1].isupper() and w.lower() in _STOP for w in words[1:])
 
 
 def distinguishing_anchors(query_text: str, sibling_texts: list[str]) -> list[str]:

@@ -35,7 +35,8 @@ _GLOSS_WEIGHT = 0.9  # the English gloss of a Chinese term: nearly the user's ow
 _VALUE_SCORE = 2.0  # a sample value named in the question is the strongest link there is
 _STRONG = 0.6  # a column linked at least this well (or by a value) makes its table count
 # Category values that are also everyday words ("low cost" must not filter compute_need = 'low').
-_STOP_VALUES = frozenset("low medium high none other yes no true false all any unknown n/a".split())
+_STOP_VALUES = frozenset("low medium high none other yes no true false all any unknown n/a total".split())
+_EXTRA_WORD_SCORE, _MAX_EXTRA_WORDS = 0.3, 5  # per word of a linked value beyond its first
 _NAME_SCORE = 1.0  # a name the question writes, found in one column's description: as good as its own name
 # Names as written: capitalised words and what follows them ("S&P 500", "O'Reilly AI"), tickers ("^GSPC").
 _NAME_RE = re.compile(r"(?:[A-Z][\w&'.^-]*|[\^$][A-Za-z]+)(?:[ \t]+(?:[A-Z0-9][\w&'.-]*))*")
@@ -164,14 +165,28 @@ def mentioned_values(q: QuestionTerms, col: ColumnInfo) -> list[str]:
     for sample in col.samples:
         core = re.sub(r"\(.*?\)", " ", sample).strip()  # "Milvus (self-hosted)" is named as "Milvus"
         bare = re.sub(r"[\W_]+", "", core)  # '?', '-', '[[]]': no value a question names
-        if len(bare) < 2 or len(sample) > 40 or squash(core).isdigit() or core.lower() in _STOP_VALUES:
+        if len(bare) < 2 or len(sample) > 60 or squash(core).isdigit() or core.lower() in _STOP_VALUES:
             continue  # long samples are prose (notes), not categories
         seq = [term for _, term, _ in words(core)]
         n = len(seq)
-        said = any(q.sequence[i:i + n] == seq for i in range(len(q.sequence) - n + 1))
+        said = n > 0 and any(s[i:i + n] == seq for s in _sequences(q) for i in range(len(s) - n + 1))
         if squash(core) in concept_forms or said or (not core.isascii() and len(core) >= 2 and core in q.text):
             found.append(sample)
-    return found
+    # "total liabilities" names the row "Total liabilities", not also the section row "Liabilities"
+    spans = {v: f" {' '.join(t for _, t, _ in words(re.sub(r'[(].*?[)]', ' ', v)))} " for v in found}
+    # equal once footnotes are dropped ("Free cash flow", "Free cash flow (pre-spectrum)"): the bare one
+    return [v for v in found if not any(w != v and (spans[v] in spans[w] and spans[v] != spans[w]
+                                                    or spans[v] == spans[w] and len(w) < len(v)) for w in found)]
+
+
+ORDINALS = {"first": "1st", "second": "2nd", "third": "3rd", "fourth": "4th", "fifth": "5th", "sixth": "6th",
+            "seventh": "7th", "eighth": "8th", "ninth": "9th", "tenth": "10th"}
+
+
+def _sequences(q: QuestionTerms) -> list[list[str]]:
+    """The question's words, and with ordinals as tables write them ("finished first" names '1st')."""
+    alt = [w for t in q.sequence for w in ([term for _, term, _ in words(ORDINALS[t])] if t in ORDINALS else [t])]
+    return [q.sequence, alt] if alt != q.sequence else [q.sequence]
 
 
 def _desc_score(q: QuestionTerms, description: str, *, per_word: float, cap: float) -> float:
@@ -208,7 +223,10 @@ def _link_table(q: QuestionTerms, table: TableInfo) -> TableLink | None:
     named = {name for name, _ in values}
     desc = _desc_score(q, table.description, per_word=0.2, cap=0.6)
     written = all(q.weights.get(t, 0.0) >= 1.0 for t in name_tokens(table.name))  # "in the msft table"
-    score = coverage + _VALUE_SCORE * len(named) + desc + _NAME_SCORE * (len(described) + written)
+    # a longer name matched is the stronger link: "Value added tax receivables" over "Receivables"
+    extra_words = sum(min(_MAX_EXTRA_WORDS, max(0, len(words(v)) - 1)) for _, v in values)
+    score = coverage + _VALUE_SCORE * len(named) + _EXTRA_WORD_SCORE * extra_words + desc \
+        + _NAME_SCORE * (len(described) + written)
     return TableLink(table.name, round(score, 3), columns, values)
 
 

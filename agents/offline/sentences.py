@@ -75,9 +75,11 @@ def _wraps(paragraph: str) -> bool:
 
 
 def _split_paragraph(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    spans, begin, i = [], start, start
+    spans, begin, i, depth = [], start, start, 0
     while i < end:
-        stop = _boundary(text, i, end)
+        depth = max(0, depth + (text[i] in "(（") - (text[i] in ")）"))
+        # A ';' inside parentheses ends no sentence: 'Nolan ( ; born 30 July 1970) is …' stays whole.
+        stop = 0 if depth and text[i] in _SOFT_STOPS else _boundary(text, i, end)
         if stop:
             spans.append((begin, stop))
             begin, i = stop, stop

@@ -29,13 +29,138 @@ def headline(ev: Evidence, *, question: str, language: str) -> str | None:
         return None
     zh = language == "zh"
     cols = list(ev.columns)
-    for rule in (_overrun, _growth, _share, _series, _count_per_group, _ranking, _single, _spread):
+    for rule in (_period_change, _period_average, _which_period, _lookup, _overrun, _growth, _share, _series,
+                 _count_per_group, _filtered_groups, _ranking, _single, _spread):
         text = rule(ev, cols, zh, question)
         if text:
             first = text.split(" ", 1)[0]
             common = first in _AGG_WORDS["en"].values()  # "average MSFT rose …" opens a sentence; "lancedb" stays
             return text[:1].upper() + text[1:] if common else text
     return None
+
+
+# ---- one item across year columns (agents.offline.sql_periods) ----------------------------------
+
+_YEAR_IN_NAME = re.compile(r"(?<![0-9])((?:19|20)\d\d)(?![0-9])")
+
+
+def _item(ev: Evidence, cols: list[str]) -> str:
+    label = _label_col(ev, cols)
+    return _label(ev.rows[0], label) if label is not None else ""
+
+
+def _period_change(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    if "change" not in cols or "change_pct" not in cols or len(ev.rows) != 1:
+        return None
+    ci = cols.index("change")
+    row, late, early = ev.rows[0], cols[ci - 2], cols[ci - 1]  # emitted as label, later, earlier, change, pct
+    years = [_YEAR_IN_NAME.search(c) for c in (late, early)]
+    if row[ci] is None or not all(years):
+        return None
+    y1, y0 = years[0].group(1), years[1].group(1)
+    pct = f" ({fmt(row[ci + 1])}%)" if row[ci + 1] is not None else ""
+    item = _item(ev, cols)
+    if zh:
+        return f"{item}从{y0}年的{fmt(row[ci - 1])}变为{y1}年的{fmt(row[ci - 2])}，变化{fmt(row[ci])}{pct}。"
+    first = "percentage change" in question.lower() or "percent" in question.lower()
+    change = f"{fmt(row[ci + 1])}%" if first and row[ci + 1] is not None else fmt(row[ci])
+    rest = f" ({fmt(row[ci])})" if first else pct
+    return (f"{item} changed by {change}{rest} from {y0} to {y1}: {fmt(row[ci - 1])} in {y0}, "
+            f"{fmt(row[ci - 2])} in {y1}.")
+
+
+def _period_average(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    if "average" not in cols or len(ev.rows) != 1 or ev.rows[0][cols.index("average")] is None:
+        return None
+    ai = cols.index("average")
+    years = [m.group(1) for c in cols[:ai] if (m := _YEAR_IN_NAME.search(c))]
+    item = _item(ev, cols)
+    if zh:
+        return f"{item}在{'、'.join(years)}年的平均值为{fmt(ev.rows[0][ai])}。"
+    return f"The average of {item} over {', '.join(years)} is {fmt(ev.rows[0][ai])}."
+
+
+def _which_period(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    if cols != ["year", "value"] or not ev.rows or ev.rows[0][1] is None:
+        return None
+    order = _order(ev)
+    most = order is None or order[1] == "DESC"
+    year, value = ev.rows[0]
+    if zh:
+        return f"{year}年的数值{'最高' if most else '最低'}，为{fmt(value)}。"
+    return f"The {'largest' if most else 'smallest'} value is in {year}: {fmt(value)}."
+
+
+# ---- rows a filter picked ---------------------------------------------------------------------
+
+_FILTER_RE = re.compile(r"""WHERE "((?:[^"]|"")+)" = (?:'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?))""")
+_COMPUTED_RE = re.compile(r"\b(?:GROUP BY|count|sum|avg|min|max|round)\s*\(|\bGROUP BY\b|\bUNION\b|\bORDER BY\b", re.I)
+MAX_LOOKUP_ROWS = 3
+MAX_LOOKUP_CELLS = 6
+_LOOKUP_CELL_CHARS = 60
+
+
+def _lookup(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    """Rows picked by a value the question names, nothing computed: the rows' cells as they stand
+    ("Sebastian Porto: Pos 12, Manufacturer Yamaha, Points 4.")."""
+    m = _FILTER_RE.search(ev.sql or "")
+    if m is None or _COMPUTED_RE.search(ev.sql or "") or not 0 < len(ev.rows) <= MAX_LOOKUP_ROWS:
+        return None
+    measures = [i for i in _numeric_cols(ev, cols) if not re.search(r"year|season|年", cols[i], re.I)]
+    if len(ev.rows) > 1 and measures:  # several rows with figures: the spread/ranking rules say more
+        return None
+    key = m.group(1).replace('""', '"')
+    ki = cols.index(key) if key in cols else None
+    # the row's subject: its name (a text label that is not a number), else the value it was picked by
+    li = _label_col(ev, cols)
+    if li is None or re.fullmatch(r"[\d\s.,+-]*", str(ev.rows[0][li] or "")):
+        li = ki
+    parts = []
+    for row in ev.rows:
+        cells = [(c, v) for i, (c, v) in enumerate(zip(cols, row)) if i not in (ki, li) and v not in (None, "")
+                 and len(str(v)) <= _LOOKUP_CELL_CHARS][:MAX_LOOKUP_CELLS]
+        if not cells:
+            continue
+        body = ("，" if zh else ", ").join(f"{measure_name(c, zh)} {_cell_text(c, v)}" for c, v in cells)
+        parts.append(f"{_label(row, li)}: {body}" if li is not None and len(ev.rows) == 1 else body)
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0] + ("。" if zh else ".")
+    value = _filter_value(m)
+    key = measure_name(key, zh)
+    head = f"{key}为{value}的行：" if zh else f"Rows with {key} {value}: "
+    return head + ("／" if zh else " / ").join(parts) + ("。" if zh else ".")
+
+
+def _filter_value(m: re.Match[str]) -> str:
+    return m.group(3) if m.group(2) is None else m.group(2).replace("''", "'")
+
+
+def _filtered_groups(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    """Counts per category among rows a filter picked ("which competition did she finish first"):
+    the categories are the answer, listed."""
+    m = _FILTER_RE.search(ev.sql or "")
+    if m is None or "n" not in cols or len(cols) != 2 or not 0 < len(ev.rows) <= 8:
+        return None
+    ni, gi = cols.index("n"), 1 - cols.index("n")
+    if gi in _numeric_cols(ev, cols):  # a total beside the count, not categories
+        return None
+    quoted = '"' + cols[gi].replace('"', '""') + '"'
+    if re.search(re.escape(quoted) + r" (?:=|IN\b)", (ev.sql or "").split(" GROUP BY ")[0]):
+        return None  # the categories were named in the question: counting them answers nothing asked
+    key, value = measure_name(m.group(1).replace('""', '"'), zh), _filter_value(m)
+    listed = [f"{_label(r, gi)} ({fmt(r[ni])})" for r in ev.rows]
+    if zh:
+        return f"{key}为{value}的{cols[gi]}：{'、'.join(listed)}。"
+    return f"{measure_name(cols[gi])} with {key} {value}: {', '.join(listed)}."
+
+
+def _cell_text(column: str, value: Any) -> str:
+    """A year stays a year ("Year 1997", not "1,997"); other figures as ``fmt`` writes them."""
+    if isinstance(value, int) and 1000 <= value <= 2100 and re.search(r"year|season|年", column, re.I):
+        return str(value)
+    return _figure(value, column) if _is_num(value) else fmt(value)
 
 
 # ---- formatting -------------------------------------------------------------------------------
@@ -80,9 +205,11 @@ def _period(value: Any, grain: str, zh: bool) -> str:
 def measure_name(alias: str, zh: bool = False) -> str:
     """'avg_size_kb' -> 'average size'; units are dropped here and written after the figure."""
     parts = alias.split("_")
+    # c_2019 (avg_c_2019): a name that began with a digit, prefixed on import
+    parts = [p for i, p in enumerate(parts) if not (p == "c" and i + 1 < len(parts) and parts[i + 1][:1].isdigit())]
     agg = _AGG_WORDS["zh" if zh else "en"].get(parts[0]) if len(parts) > 1 else None
     words = [p for p in (parts[1:] if agg else parts) if p.lower() not in _UNITS] or parts
-    name = " ".join(words)
+    name = re.sub(r"\.(?=\s)", "", " ".join(words))  # "Reg. Season": a full stop would end the sentence there
     return f"{agg}{name}" if agg and zh else f"{agg} {name}" if agg else name
 
 

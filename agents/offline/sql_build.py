@@ -17,8 +17,9 @@ from agents.offline.schema_link import (_STRONG, QuestionTerms, TableLink, is_da
 from agents.offline.sql_intent import ACTUAL_TOKENS, BUDGET_TOKENS, Intent, intent
 from agents.offline.sql_parts import (_agg, _is_unique, _kind, _select, _TablePlan, _time_filter, ident,
                                       literal)
+from agents.offline.sql_periods import period_candidates
 from agents.offline.sql_series import growth, series
-from agents.offline.text import TimeRange, time_range
+from agents.offline.text import TimeRange, stem, time_range
 from tools.models import ColumnInfo, TableInfo
 
 _LABEL_WORDS = frozenset("name title label".split())
@@ -71,13 +72,67 @@ def _plan_table(table: TableInfo, link: TableLink, q: QuestionTerms, it: Intent,
     date_col = next((c for c in dates if scores.get(c.name, 0) > 0), dates[0] if dates else None)
     notes = [f"{n} in {vs}" for n, vs in by_col.items()]
     where += _flag_filters(table, q)
+    numeric = _numeric_filters(table, q.text)
+    where += numeric
+    notes += numeric
+    year_filter = _year_filter(table, q.text) if not dates else None
+    if year_filter:
+        where.append(year_filter)
+        notes.append(year_filter)
     if when and date_col:
         where += _time_filter(date_col, when)
         notes.append(f"{date_col.name} {when.label}")
     keyed = any(_is_unique(cols[n], table) for n in by_col)
     label = _label(table, link, {group.name} if group else set())
     return _TablePlan(table, link, _measures(table, link), group, label, where, date_col,
-                      when if date_col else None, notes, keyed)
+                      when if date_col else None, notes, keyed, q.text)
+
+
+_SUM_RE = re.compile(r"\b(?:all\s+together|altogether|combined|in\s+total|in\s+all)\b", re.I)
+# "at least 30 points", "more than 2 goals", "completed 80 laps", "no laps led": a comparison on the column
+# whose name follows the number
+_COMPARE_RE = re.compile(r"\b(?:(at\s+least|no\s+less\s+than|more\s+than|over|greater\s+than|above|fewer\s+than|"
+                         r"less\s+than|under|below|at\s+most|no\s+more\s+than|exactly)\s+)?(\d+(?:\.\d+)?)\s+"
+                         r"([a-z]+(?:\s+[a-z]+){0,2})|\b(no|zero)\s+([a-z]+(?:\s+[a-z]+){0,2})", re.I)
+_COMPARATORS = {"at least": ">=", "no less than": ">=", "more than": ">", "over": ">", "greater than": ">",
+                "above": ">", "fewer than": "<", "less than": "<", "under": "<", "below": "<", "at most": "<=",
+                "no more than": "<=", "exactly": "="}
+
+
+def _numeric_filters(table: TableInfo, text: str) -> list[str]:
+    """Comparisons the question writes on a numeric column named right after the number."""
+    out = []
+    for m in _COMPARE_RE.finditer(text):
+        word, number, after = (m.group(1), m.group(2), m.group(3)) if m.group(2) else (None, "0", m.group(5))
+        follow = [stem(w) for w in after.lower().split()]
+        if _YEAR_RE.fullmatch(number) and not word:
+            continue  # "2004 season" is a year, handled by _year_filter
+        for col in sorted(table.columns, key=lambda c: -len(name_tokens(c.name))):  # "laps led" before "laps"
+            tokens = name_tokens(col.name)
+            if is_numeric(col) and not is_id(col) and tokens and follow[:len(tokens)] == tokens:
+                op = "=" if m.group(4) else _COMPARATORS.get(re.sub(r"\s+", " ", (word or "exactly").lower()), "=")
+                out.append(f"{ident(col.name)} {op} {number}")
+                break
+    return out
+
+
+_YEAR_RE = re.compile(r"(?<![0-9])(1[89]\d\d|20\d\d)(?![0-9])")
+
+
+def _year_filter(table: TableInfo, text: str) -> str | None:
+    """"in 2004" on a table with a numeric year column (no dates): that year's rows."""
+    years = set(_YEAR_RE.findall(text))
+    if len(years) != 1:
+        return None
+    year = int(years.pop())
+    for c in table.columns:
+        if is_numeric(c) and set(name_tokens(c.name)) & {"year", "season"} and c.min is not None and c.max is not None:
+            try:
+                if float(c.min) <= year <= float(c.max):
+                    return f"{ident(c.name)} = {year}"
+            except ValueError:
+                continue
+    return None
 
 
 def _flag_filters(table: TableInfo, q: QuestionTerms) -> list[str]:
@@ -205,7 +260,8 @@ def _summary(plan: _TablePlan, it: Intent, limit: int) -> tuple[str, str] | None
     if plan.group and plan.measures and _is_unique(plan.group, plan.table):  # one row per category already
         exprs = g + [ident(m.name) for m in plan.measures]
         return _select(plan, exprs, order=g[0], limit=limit), f"rows per {plan.group.name}"
-    fns = ["avg"] if "average" in it.ops else ["sum"] if "total" in it.ops else ["avg", "min", "max"]
+    fns = ["avg"] if "average" in it.ops else ["sum"] if "total" in it.ops or _SUM_RE.search(plan.text) \
+        else ["avg", "min", "max"]
     measures = plan.measures[:3]  # three measures x three aggregates is as wide as a cited table should be
     aggs = [_agg(fn, m) for m in measures for fn in fns]
     if not aggs and not g:
@@ -263,9 +319,12 @@ def build_sql(text: str, catalog: list[TableInfo], *, limit: int = 50) -> list[S
     q, it, when = question_terms(text), intent(text), time_range(text)
     tables = {t.name: t for t in catalog}
     out: dict[str, SqlCandidate] = {}
-    for link in relevant_links(link_schema(text, catalog), limit=2):
-        plan = _plan_table(tables[link.table], link, q, it, when)
-        for sql, why in _table_candidates(plan, it, max(1, limit)):
-            detail = f"; filters: {', '.join(plan.notes)}" if plan.notes else ""
-            out.setdefault(sql, SqlCandidate(sql, f"{link.table}: {why}{detail}", [link.table]))
+    plans = [_plan_table(tables[link.table], link, q, it, when)
+             for link in relevant_links(link_schema(text, catalog), limit=2)]
+    # A named item across year columns is the most specific reading there is: those candidates first.
+    pairs = [(plan, c) for plan in plans for c in period_candidates(plan, it, text, max(1, limit))]
+    pairs += [(plan, c) for plan in plans for c in _table_candidates(plan, it, max(1, limit))]
+    for plan, (sql, why) in pairs:
+        detail = f"; filters: {', '.join(plan.notes)}" if plan.notes else ""
+        out.setdefault(sql, SqlCandidate(sql, f"{plan.table.name}: {why}{detail}", [plan.table.name]))
     return list(out.values())

@@ -28,6 +28,7 @@ class _TablePlan:
     when: TimeRange | None
     notes: list[str]
     keyed: bool  # filtered on a column with one row per value: aggregating would hide nothing
+    text: str = ""  # the question, for wording the plan's parts do not carry ("altogether")
 
 def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'

