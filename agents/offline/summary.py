@@ -1,10 +1,14 @@
 """The executive summary: a direct answer to the question as asked, then a few supporting facts.
 
-The answer is chosen for the whole question, not per sub-question: for a comparison, one sentence
-per compared subject; for a question a table answers, the SQL result's headline (what it shows,
-never how many rows); for a "why", the reasons; otherwise the best-supported sentences. Then at
-most MAX_BULLETS bullets, each a different fact. When the knowledge base holds nothing for the
-question, the first sentence says so ("The knowledge base does not contain …").
+The answer is chosen for the whole question, not per sub-question: for "Are X and Y both Z?", Yes
+or No with the sentences that decide it (agents.offline.yes_no); for a comparison, one sentence per
+compared subject; for a question a table answers, the SQL result's headline (what it shows, never
+how many rows); for a "why", the reasons; for a multi-hop question, the bridge and the sentence it
+leads to (agents.offline.bridge); otherwise the best-supported sentences. Then at most MAX_BULLETS
+bullets, each a different fact. When the knowledge base holds nothing for the question, the first
+sentence says so ("The knowledge base does not contain …"); when it names what the question asks
+about but no sentence passes the gate, the summary says that no passage states the answer directly
+and quotes the nearest ones. A summary is never empty.
 """
 
 from __future__ import annotations
