@@ -11,7 +11,6 @@ Unicode with an East Asian font named for it; the viewer draws it with its own C
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import re
 from pathlib import Path
@@ -26,11 +25,12 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 from markdown_it.token import Token
 
-from dossier.charts import Chart, charts_for, place_charts
+from dossier.charts import Chart
 from dossier.ref_links import RefLinks
 from dossier.render import body_rows
 from dossier.report_parts import (
-    CITE_RE, Block, cell_text, labels, method_facts, method_lists, replace_marks, section_blocks, source_line, when,
+    CITE_RE, Block, cell_text, created_datetime, labels, laid_out, method_facts, method_lists, replace_marks,
+    source_line, when,
 )
 from dossier.safe_text import plain
 from tools.evidence import Evidence
@@ -88,7 +88,7 @@ class _Writer:
         props = doc.core_properties
         props.title, props.author, props.language = xml_text(report.title), "dossier", report.language or "en"
         props.subject = xml_text(report.question)[:255]
-        props.created = _created(report.created_at)
+        props.created = created_datetime(report.created_at)
 
     def write(self) -> DocxDocument:
         doc, report, t = self.doc, self.report, self.t
@@ -98,13 +98,11 @@ class _Writer:
         question.add_run(xml_text(report.question))
         meta = f"{t['generated']} {when(report.created_at)} · {report.engine} · run {report.run_id}"
         self.muted(doc.add_paragraph(), meta, size=8)
-        blocks = [section_blocks(s.markdown, self.numbers) for s in report.sections]
-        slots = place_charts([[(b.kind, b.cites) for b in bs] for bs in blocks], charts_for(report, png=True))
-        for i, (section, bs) in enumerate(zip(report.sections, blocks)):
+        for section, placed in laid_out(report, self.numbers, png=True):
             doc.add_heading(xml_text(section.title), level=1)
-            for j, block in enumerate(bs):
+            for block, charts in placed:
                 self.block(block)
-                for chart in slots.get((i, j), []):
+                for chart in charts:
                     self.chart(chart)
         self.references()
         self.method()
@@ -376,10 +374,3 @@ def _indent_table(table: Table, mm: float) -> None:
     else:
         table._tbl.tblPr.append(indent)
 
-
-def _created(created_at: str) -> dt.datetime:
-    try:
-        stamp = dt.datetime.fromisoformat(created_at)
-    except ValueError:
-        return dt.datetime.now(dt.timezone.utc)
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)

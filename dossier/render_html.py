@@ -14,7 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Callable
 
-from dossier.charts import Chart, charts_for, place_charts
+from dossier.charts import Chart
 from dossier.fonts import cjk_subset_woff, wide_chars
 from dossier.ref_links import RefLinks
 from dossier.render import body_rows
@@ -23,11 +23,11 @@ from dossier.report_parts import (
     Block,
     cell_text,
     labels,
+    laid_out,
     markdown_parser,
     method_facts,
     method_lists,
     replace_marks,
-    section_blocks,
     source_line,
     when,
 )
@@ -48,11 +48,9 @@ def render_html(report: Report, *, output: Path | None = None, kb_dir: Path | No
     tips = {n: _tip(ev, t) if ev else "" for n, (_, ev) in refs.items()}
     cite = lambda ns: "[" + ", ".join(_cite(n, tips) for n in ns) + "]"  # noqa: E731
     flag = f' <span class="unverified" title="{t["unverified"]}">⚠ {t["unverified"]}</span>'
-    blocks = [section_blocks(s.markdown, set(refs)) for s in report.sections]
-    slots = place_charts([[(b.kind, b.cites) for b in bs] for bs in blocks], charts_for(report))
     body = [_header(report, t)]
-    for i, (section, bs) in enumerate(zip(report.sections, blocks)):
-        html = "".join(_block(b, cite, flag) + _figures(slots.get((i, j), []), cite) for j, b in enumerate(bs))
+    for i, (section, placed) in enumerate(laid_out(report, set(refs))):
+        html = "".join(_block(b, cite, flag) + _figures(charts, cite) for b, charts in placed)
         body.append(f'<section id="sec-{i + 1}"{" class=summary" if i == 0 else ""}>'
                     f"<h2>{escape(section.title)}</h2>{html}</section>")
         if i == 0:

@@ -13,7 +13,6 @@ Line breaking is done in ``dossier.pdf_layout``, since fpdf2 breaks lines at spa
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import re
 from dataclasses import replace
@@ -24,11 +23,12 @@ from fpdf.enums import TextMode
 from fpdf.fonts import FontFace
 from markdown_it.token import Token
 
-from dossier.charts import Chart, charts_for, place_charts
+from dossier.charts import Chart
 from dossier.pdf_layout import CELL_PAD, CJK_RUN_RE, INK, MUTED, Doc, Run, column_widths, lines, load_fonts, wrap
 from dossier.render import body_rows
 from dossier.report_parts import (
-    Block, cell_text, labels, method_facts, method_lists, replace_marks, section_blocks, source_line, when,
+    Block, cell_text, created_datetime, labels, laid_out, method_facts, method_lists, replace_marks, source_line,
+    when,
 )
 from tools.evidence import Evidence
 from tools.research_models import Report
@@ -56,7 +56,7 @@ class _Writer:
         self.pdf.set_title(report.title)
         self.pdf.set_lang(report.language)
         self.pdf.set_creator("dossier")
-        self.pdf.set_creation_date(_created(report.created_at))
+        self.pdf.set_creation_date(created_datetime(report.created_at))
         self.links = {r.number: f"#ref-{r.number}" for r in report.references}
 
     def write(self) -> FPDF:
@@ -66,13 +66,11 @@ class _Writer:
         self.text([Run(f"{self.t['question']}: ", "B"), Run(report.question)], size=10.5)
         meta = f"{self.t['generated']} {when(report.created_at)} · {report.engine} · run {report.run_id}"
         self.text([Run(meta, color=MUTED)], size=8)
-        blocks = [section_blocks(s.markdown, set(self.links)) for s in report.sections]
-        slots = place_charts([[(b.kind, b.cites) for b in bs] for bs in blocks], charts_for(report, png=True))
-        for i, (section, bs) in enumerate(zip(report.sections, blocks)):
+        for section, placed in laid_out(report, set(self.links), png=True):
             self.heading(section.title)
-            for j, block in enumerate(bs):
+            for block, charts in placed:
                 self.block(block)
-                for chart in slots.get((i, j), []):
+                for chart in charts:
                     self.chart(chart)
         self.references()
         self.method()
@@ -289,10 +287,3 @@ def _passage(text: str) -> str:
 def _cite_marks(caption: str) -> str:
     return re.sub(r"\[(\d+)\]$", "\ue000\\1\ue001", caption)
 
-
-def _created(created_at: str) -> dt.datetime:
-    try:
-        stamp = dt.datetime.fromisoformat(created_at)
-    except ValueError:
-        return dt.datetime.now(dt.timezone.utc)
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)

@@ -13,9 +13,10 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from agents.verify import FLAG
+from dossier.charts import Chart, charts_for, place_charts
 from dossier.render import LABELS as MD_LABELS
 from tools.evidence import Evidence
-from tools.research_models import Report
+from tools.research_models import Report, Section
 
 CITE_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 MARK_RE = re.compile("\ue000([\\d,]+)\ue001|\ue002")  # citation / unverified placeholders
@@ -119,6 +120,28 @@ def cell_text(value: Any) -> str:
     if isinstance(value, dt.datetime) and value.time() == dt.time():
         value = value.date()
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+Placed = list[tuple[Block, list[Chart]]]  # a section's blocks, each with the charts that follow it
+
+
+def laid_out(report: Report, numbers: set[int], *, png: bool = False) -> list[tuple[Section, Placed]]:
+    """Each section with its blocks, each block with the charts placed after it: the body every
+    renderer walks (charts as SVG for HTML, as PNG for PDF and DOCX)."""
+    blocks = [section_blocks(s.markdown, numbers) for s in report.sections]
+    slots = place_charts([[(b.kind, b.cites) for b in bs] for bs in blocks], charts_for(report, png=png))
+    return [(section, [(b, slots.get((i, j), [])) for j, b in enumerate(bs)])
+            for i, (section, bs) in enumerate(zip(report.sections, blocks))]
+
+
+def created_datetime(created_at: str) -> dt.datetime:
+    """The report's creation time for file metadata (PDF, DOCX): UTC where the stamp names no zone,
+    now where it cannot be read."""
+    try:
+        stamp = dt.datetime.fromisoformat(created_at)
+    except ValueError:
+        return dt.datetime.now(dt.timezone.utc)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
 def when(created_at: str) -> str:
