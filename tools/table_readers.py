@@ -18,6 +18,7 @@ import yaml
 
 from tools.confined import ConfinedReadError, open_confined
 from tools.table_columns import RowColumns, as_text, present
+from tools.sql_names import suffixed
 from tools.table_limits import MB, Deadline, TableImportError, TableLimits
 from tools.zipguard import ZipBomb, check_inflation
 
@@ -158,12 +159,7 @@ def unique_names(raw: list[Any]) -> list[str]:
     seen: set[str] = set()
     for index, cell in enumerate(raw, start=1):
         base = as_text(cell).strip() if present(cell) else f"column{index}"
-        name, n = base, 1
-        while name.lower() in seen:  # DuckDB column names are case-insensitive
-            n += 1
-            name = f"{base}_{n}"
-        seen.add(name.lower())
-        names.append(name)
+        names.append(suffixed(base, seen, str.lower))  # DuckDB column names are case-insensitive
     return names
 
 

@@ -20,6 +20,7 @@ import re
 
 import duckdb
 
+from tools.sql_names import identifier, suffixed
 from tools.table_stats import quote
 
 MAX_HEADER_ROWS = 3
@@ -106,8 +107,8 @@ def _header_rows(head: list[tuple], names: list[str]) -> int:
 
 
 def column_name(text: str) -> str:
-    """A safe lowercase identifier, as tools.warehouse names tables: a leading digit gets ``c_``."""
-    name = re.sub(r"_+", "_", re.sub(r"[^a-z0-9_]", "_", text.lower())).strip("_")[:60] or "col"
+    """A safe lowercase identifier (tools.sql_names, as tables are named): a leading digit gets ``c_``."""
+    name = identifier(text, "col")
     return f"c_{name}" if name[0].isdigit() else name
 
 
@@ -149,18 +150,14 @@ def _names_from(names: list[str], rows: list[tuple]) -> tuple[list[str], dict[st
 
 def _disambiguate(out: list[str], names: list[str], years: list[str | None]) -> list[str]:
     """Two "2019" columns under "domestic" and "international" become domestic_2019, international_2019."""
-    result, seen = [], set()
+    result: list[str] = []
+    seen: set[str] = set()
     for i, name in enumerate(out):
         if out.count(name) > 1 and years[i]:
             group = next((names[j] for j in range(i, -1, -1) if not _GENERIC.match(names[j])), None)
             if group and not _YEAR.fullmatch(group):
                 name = column_name(f"{group}_{years[i]}")
-        base, n = name, 1
-        while name in seen:
-            n += 1
-            name = f"{base}_{n}"
-        seen.add(name)
-        result.append(name)
+        result.append(suffixed(name, seen))
     return result
 
 

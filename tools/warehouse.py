@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import threading
 from contextlib import contextmanager
@@ -44,6 +43,7 @@ from tools.confined import open_confined
 from tools.disk_space import DiskFull, is_disk_full
 from tools.kb_lock import held_elsewhere
 from tools.models import TableInfo
+from tools.sql_names import identifier, suffixed
 from tools.sqlcheck import INTERNAL_PREFIX, is_reserved_table_name
 from tools.table_limits import Deadline, TableImportError, TableLimits
 from tools.table_readers import read_sidecar, sidecar_meta
@@ -314,7 +314,7 @@ class Warehouse:
 
 def table_name(text: str) -> str:
     """A safe, lowercase SQL identifier for a file stem, sheet or table name."""
-    name = re.sub(r"_+", "_", re.sub(r"[^a-z0-9_]", "_", text.lower())).strip("_")[:60] or "t"
+    name = identifier(text, "t")
     if name[0].isdigit() or is_reserved_table_name(name):
         name = f"t_{name}"
     return name
@@ -326,12 +326,7 @@ def _table_names(path: Path, labels: list[str | None], taken: set[str]) -> list[
     names: list[str] = []
     for label in labels:
         base = f"{stem}__{table_name(label)}" if per_part and label is not None else stem
-        name, n = base, 1
-        while name in taken:
-            n += 1
-            name = f"{base}_{n}"
-        taken.add(name)
-        names.append(name)
+        names.append(suffixed(base, taken))
     return names
 
 
