@@ -14,7 +14,6 @@ answers outright still wins.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from agents.offline.candidates import Sentence, source
@@ -27,7 +26,6 @@ from agents.offline.relevance import (
 )
 
 MAX_FIRST = 12  # bridge sentences tried, best first: enough for a page that names several others
-_QUALIFIER_RE = re.compile(r"\s*\([^)]*\)\s*$")  # 'Strandloper (novel)' is named as 'Strandloper'
 MIN_TITLE_CHARS = 3
 
 
@@ -86,7 +84,7 @@ def _titles(cands: list[Sentence]) -> dict[str, str]:
     """Each document's title, without a trailing qualifier, where it is long enough to be a name."""
     out: dict[str, str] = {}
     for c in cands:
-        title = _QUALIFIER_RE.sub("", " ".join((c.ev.title or "").split()))
+        title = c.subject
         if len(title) >= MIN_TITLE_CHARS:
             out.setdefault(source(c.ev), title)
     return out
@@ -94,4 +92,4 @@ def _titles(cands: list[Sentence]) -> dict[str, str]:
 
 def _anchored(query: Query, c: Sentence) -> bool:
     """The sentence, or its heading, names a name of the question (any, when it names none)."""
-    return not query.anchors or any(names(a, f"{c.heading} {c.text}") for a in query.anchors)
+    return not query.anchors or c.names_any(query.anchors)

@@ -24,6 +24,7 @@ MAX_PER_SOURCE = 3  # so one long document cannot fill a section
 DUPLICATE_JACCARD = 0.6  # term overlap at which two sentences say the same thing
 CENTRALITY_WEIGHT, NUMBERS_BONUS, REDUNDANCY_PENALTY = 0.5, 0.1, 0.5
 DRAFT_FACTOR = 0.6
+_QUALIFIER_RE = re.compile(r"\s*\([^)]*\)\s*$")
 _NOISE_RE = re.compile(r"\*\*|__|`|\[ev:[^\]]*\]|\[\d+(?:,\s*\d+)*\]")
 
 
@@ -41,6 +42,15 @@ class Sentence:
     @property
     def heading(self) -> str:
         return f"{self.ev.title or ''} {self.ev.section or ''}"
+
+    @property
+    def subject(self) -> str:
+        """The document's title without a trailing qualifier: 'Strandloper (novel)' is 'Strandloper'."""
+        return _QUALIFIER_RE.sub("", " ".join((self.ev.title or "").split()))
+
+    def names_any(self, anchors: tuple[str, ...]) -> bool:
+        """The sentence, or its heading, names one of ``anchors``."""
+        return any(names(a, f"{self.heading} {self.text}") for a in anchors)
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ def _nearest(question: str, cands: list[Sentence], language: str) -> str:
     quote the sentences nearest the question that name it. Empty for a question without names ('What
     was the effective tax rate in 2019?'): nothing then shows the evidence is about its subject."""
     query = make_query(question)
-    named = [c for c in cands if any(names(a, f"{c.heading} {c.text}") for a in query.anchors)]
+    named = [c for c in cands if c.names_any(query.anchors)]
     near = sorted((c for c in named if overlaps(query, c.text)),
                   key=lambda c: -relevance(query, c.text, c.heading))[:2]
     return join([_NEAREST.get(language, _NEAREST["en"]), *(cite(c.text, [c.ev.id]) for c in near)]) if near else ""

@@ -19,7 +19,6 @@ from agents.offline.relevance import make_query, names, relevance
 _BOTH_RE = re.compile(r"^\s*(?:are|were|is|was|do|does|did|have|has)\s+(?:the\s+)?(.+?),?\s+and\s+(?:the\s+)?(.+?)"
                       r"\s+both\b", re.IGNORECASE)
 _RELATIVE_RE = re.compile(r"\b(?:same|different|more|less|larger|smaller|older|younger|[a-z]+er than)\b", re.IGNORECASE)
-_QUALIFIER_RE = re.compile(r"\s*\([^)]*\)\s*$")
 _WORDS = {"en": ("Yes.", "No.")}
 
 
@@ -63,7 +62,7 @@ def _predicate(question: str, subjects: list[str]) -> str:
 
 def _about(subject: str, c: Sentence) -> bool:
     """The sentence names the subject, or its document is titled by it."""
-    title = _QUALIFIER_RE.sub("", c.ev.title or "")
+    title = c.subject
     return names(subject, c.text) or (bool(title) and names(subject, title) and names(title, subject))
 
 
@@ -76,7 +75,7 @@ def _described(predicate, subject: str, cands: list[Sentence]) -> Sentence | Non
     """The opening sentence of the subject's own document when it shares some, not all, of the
     predicate's key words: it says what the subject is, and that is not quite the predicate."""
     own = [c for c in cands if _about(subject, c) and names(subject, c.text)
-           and names(_QUALIFIER_RE.sub("", c.ev.title or ""), subject)]
+           and names(c.subject, subject)]
     if not own:
         return None
     first = min(own, key=lambda c: (c.ev.char_start or 0, c.pos))
