@@ -12,9 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agents.offline.sentences import CJK_RE, claim_numbers, terms
 from agents.verify import MARKER_RE, marked_sentence_spans
 from tools.research_models import Section
+from tools.text.language import HAN_RE
+from tools.text.numbers import claim_numbers
+from tools.text.terms import terms
 
 NEAR_DUPLICATE = 0.6  # Jaccard overlap of terms at which two sentences with the same figures say one thing
 CONTAINED = 0.9  # share of a sentence's terms found in an earlier one (with no figure of its own) that repeats it
@@ -81,7 +83,7 @@ def _line(line: str, seen: list[_Fact], lead_in: bool) -> str:
         kept.append(text.strip())
     if not kept:
         return ""
-    glue = "" if CJK_RE.search(line) else " "
+    glue = "" if HAN_RE.search(line) else " "
     return line[:spans[0][0]] + glue.join(kept) + line[spans[-1][1]:]
 
 

@@ -9,25 +9,54 @@ later role of the run uses the offline engine.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from agents.engine import Engine
+from agents.engine import Engine, OutlineTask, PlanTask, ReflectTask, ResearchTask, SummaryTask, WriteTask
+from agents.toolbox import Toolbox
 from agents.trace import Trace
 from tools.redact import redact, scrub_exception
+from tools.research_models import Finding, Outline, Plan, Reflection, Section
 
 T = TypeVar("T")
 
 
 class FallbackEngine:
+    """An engine (agents.engine.Engine) that answers each role from ``primary``, or from ``offline``
+    once ``primary`` has failed (or at once when ``degraded``: a resumed run that had fallen back)."""
+
     def __init__(self, primary: Engine, offline: Engine, *, enabled: bool = True, degraded: bool = False) -> None:
         self.primary = primary
         self.offline = offline
         self.enabled = enabled
-        self.degraded = degraded
+        self.degraded = degraded and primary is not offline  # with nothing to fall back from, never degraded
         self.name = primary.name
+
+    def for_run(self, *, degraded: bool) -> FallbackEngine:
+        """A wrapper for one run over the same engines: ``degraded`` belongs to the run, not the engines."""
+        return FallbackEngine(self.primary, self.offline, enabled=self.enabled, degraded=degraded)
 
     def models(self) -> dict[str, str]:
         return self.primary.models()
+
+    async def plan(self, task: PlanTask, *, trace: Trace) -> Plan:
+        return await self._call("plan", trace, lambda e: e.plan(task, trace=trace))
+
+    async def research(self, task: ResearchTask, *, toolbox: Toolbox, trace: Trace) -> Finding:
+        return await self._call(f"research {task.sub_question.id}", trace,
+                                lambda e: e.research(task, toolbox=toolbox, trace=trace))
+
+    async def reflect(self, task: ReflectTask, *, trace: Trace) -> Reflection:
+        return await self._call("reflect", trace, lambda e: e.reflect(task, trace=trace))
+
+    async def outline(self, task: OutlineTask, *, trace: Trace) -> Outline:
+        return await self._call("outline", trace, lambda e: e.outline(task, trace=trace))
+
+    async def write(self, task: WriteTask, *, trace: Trace) -> Section:
+        return await self._call(f"write {task.section.id}", trace, lambda e: e.write(task, trace=trace))
+
+    async def summarize(self, task: SummaryTask, *, trace: Trace) -> Section:
+        return await self._call(f"write {task.section.id}", trace, lambda e: e.summarize(task, trace=trace))
 
     async def _call(self, role: str, trace: Trace, call: Callable[[Engine], Awaitable[T]]) -> T:
         if self.degraded:
@@ -38,45 +67,11 @@ class FallbackEngine:
             return await call(self.primary)
         except Exception as exc:  # any LLM-side failure after retries; the run must not die
             if not self.enabled:
-                raise scrub_exception(exc)  # a server may echo the key; the graph stores this exception
+                raise scrub_exception(exc) from None  # a server may echo the key; the graph stores this exception
             self.degraded = True
             trace.failures.append(redact(f"{role}: {type(exc).__name__}: {_first_line(exc)}; continued offline"))
             trace.engine_used = self.offline.name
             return await call(self.offline)
-
-    async def plan(self, question: str, **kw: Any):
-        return await self._call("plan", kw["trace"], lambda e: e.plan(question, **kw))
-
-    async def research(self, task, **kw: Any):
-        return await self._call(f"research {task.sub_question.id}", kw["trace"], lambda e: e.research(task, **kw))
-
-    async def reflect(self, **kw: Any):
-        return await self._call("reflect", kw["trace"], lambda e: e.reflect(**kw))
-
-    async def outline(self, **kw: Any):
-        return await self._call("outline", kw["trace"], lambda e: e.outline(**kw))
-
-    async def write(self, section, *, outline=None, **kw: Any):
-        def call(e: Any) -> Awaitable[Any]:  # only an engine that reads the outline is given it
-            extra = {"outline": outline} if getattr(e, "sees_outline", False) else {}
-            return e.write(section, **extra, **kw)
-        return await self._call(f"write {section.id}", kw["trace"], call)
-
-    async def summarize(self, section, *, sections, **kw: Any):
-        """The section written last (agents.engine.SUMMARY_LAST), from the written sections. An engine
-        without this role (the offline one) writes it as its own executive summary."""
-        def call(e: Any) -> Awaitable[Any]:
-            if hasattr(e, "summarize"):
-                return e.summarize(section, sections=sections, **kw)
-            return _as_summary(e, section, kw)
-        return await self._call(f"write {section.id}", kw["trace"], call)
-
-
-async def _as_summary(engine: Any, section: Any, kw: dict[str, Any]) -> Any:
-    from agents.offline.write import SUMMARY  # the offline engine's id for its executive summary
-
-    written = await engine.write(section.model_copy(update={"id": SUMMARY}), **kw)
-    return written.model_copy(update={"id": section.id})
 
 
 def _first_line(exc: BaseException) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from tools.research_models import Report, Usage, Verification
 
@@ -55,5 +56,5 @@ def build_report(
         usage=state.get("usage") or Usage(),
         timings={k: round(v, 3) for k, v in timings.items()},
         verification=state.get("verification") or Verification(),
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )

@@ -29,6 +29,6 @@ def decide_stop(
         return "time_budget"
     if round >= max_rounds:
         return "max_rounds"
-    if round > 1 and new_evidence == 0 or not has_follow_ups:
+    if (round > 1 and new_evidence == 0) or not has_follow_ups:
         return "no_progress"
     return None

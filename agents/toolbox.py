@@ -48,7 +48,7 @@ class Toolbox:
         source: Annotated[str | None, Field(description="Optional glob on document paths, "
                                                          "e.g. 'docs/legal/*'.")] = None,
     ) -> ToolOutcome:
-        """Search the document corpus (hybrid: meaning + keywords). Returns passages, each with an evidence id to cite."""
+        """Search the document corpus (hybrid: meaning + keywords). Returns passages, each with an evidence id to cite."""  # noqa: E501  (the tool's description, one line)
         k = k or self.search_k  # the model may ask for more or fewer; the setting is the default
         args = {"query": query, "k": k, "source": source}
         if not query.strip():

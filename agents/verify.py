@@ -9,19 +9,14 @@ Every number a sentence states must appear in the evidence that sentence cites (
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
-from agents.offline.sentences import (
-    CJK_RE,
-    claim_numbers,
-    number_values,
-    sentence_spans,
-    squash,
-    supported,
-)
 from tools.evidence import Evidence
 from tools.research_models import Reference, Section, Verification
+from tools.text.language import HAN_RE
+from tools.text.numbers import claim_numbers, number_values, supported
+from tools.text.sentences import sentence_spans, squash
 
 FLAG = " ⚠unverified"
 FLAGGED_CHARS = 200
@@ -39,7 +34,7 @@ _TABLE_RE = re.compile(r"^\s*\|")
 _FENCE_RE = re.compile(r"^\s*(?:```|~~~)")
 _RULE_RE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
 _SEPARATOR_RE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
-_WORDY_RE = re.compile(r"[A-Za-z]|" + CJK_RE.pattern)
+_WORDY_RE = re.compile(r"[A-Za-z]|" + HAN_RE.pattern)
 
 
 @dataclass

@@ -61,7 +61,8 @@ def command(name: str, quick: bool) -> list[str] | None:
     if not script.exists():
         return None
     out = (RESULTS / "quick" if quick else RESULTS) / f"{BENCHMARKS[name][1]}.json"
-    return [sys.executable, str(script.relative_to(ROOT)), *(["--quick"] if quick else []), "--out", str(out.relative_to(ROOT))]
+    quick_flag = ["--quick"] if quick else []
+    return [sys.executable, str(script.relative_to(ROOT)), *quick_flag, "--out", str(out.relative_to(ROOT))]
 
 
 def run_one(name: str, quick: bool, timeout: float | None) -> dict:
@@ -83,7 +84,8 @@ def run_one(name: str, quick: bool, timeout: float | None) -> dict:
 
 
 def regenerate_report() -> int:
-    return subprocess.run([sys.executable, str((BENCH / "report.py").relative_to(ROOT))], cwd=ROOT, check=False).returncode
+    report = str((BENCH / "report.py").relative_to(ROOT))
+    return subprocess.run([sys.executable, report], cwd=ROOT, check=False).returncode
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,9 +22,9 @@ from typing import Any
 from common import DATASETS, write_results
 
 import agents.offline.relevance as rel
-from agents.offline.sentences import terms
 from agents.offline.support import supported
 from tools.evidence import Evidence
+from tools.text.terms import terms
 
 DATA = DATASETS / "multihop" / "hotpotqa_100.json"
 DEV, TEST = slice(0, 50), slice(50, 100)
@@ -102,7 +102,8 @@ def _abstention_cases(items: list[dict]) -> list[tuple[str, list[Evidence], list
     for k, item in enumerate(items):
         gold = list(dict.fromkeys(t for t, _ in item["supporting_facts"]))
         q = set(terms(item["question"]))
-        others = sorted((i for i, (_, _, owner) in enumerate(pool) if owner != k), key=lambda i: (-len(q & vocab[i]), i))
+        others = sorted((i for i, (_, _, owner) in enumerate(pool) if owner != k),
+                        key=lambda i: (-len(q & vocab[i]), i))
         evs = [Evidence(id=f"o{i}", kind="passage", text="".join(pool[i][1]), title=pool[i][0]) for i in others[:2]]
         out.append((item["question"], _passages(item, gold), evs))
     return out
@@ -123,7 +124,8 @@ def calibrate_support(items: list[dict]) -> dict[str, Any]:
     grid = [abstention(dev, t) for t in THRESHOLDS]
     ok = [g for g in grid if g["false_abstention"] <= MAX_FALSE_ABSTENTION] or grid
     best = max(ok, key=lambda g: (g["abstention"] - g["false_abstention"], g["threshold"]))  # ties: the stricter
-    return {"criterion": f"max abstention - false abstention on dev with false abstention <= {MAX_FALSE_ABSTENTION} (ties: the higher threshold)",
+    return {"criterion": "max abstention - false abstention on dev with false abstention <= "
+                         f"{MAX_FALSE_ABSTENTION} (ties: the higher threshold)",
             "chosen_dev": best, "test_at_chosen": abstention(test, best["threshold"]), "grid": grid}
 
 
@@ -141,7 +143,8 @@ def main() -> None:
              f"{t['precision']} | {t['recall']} | "
              f"{t['f1']} |\n| dev, adopted (aspect rule on) | same | same | same | True | {a['dev']['precision']} | "
              f"{a['dev']['recall']} | {a['dev']['f1']} |\n| test, adopted | same | same | same | True | "
-             f"{a['test']['precision']} | {a['test']['recall']} | {a['test']['f1']} |\n\n| support threshold {a_dev['threshold']} | dev | test |\n|---|---|---|\n"
+             f"{a['test']['precision']} | {a['test']['recall']} | {a['test']['f1']} |\n\n"
+             f"| support threshold {a_dev['threshold']} | dev | test |\n|---|---|---|\n"
              f"| false abstention (gold paragraphs) | {a_dev['false_abstention']} | {a_test['false_abstention']} |\n"
              f"| abstention (other questions' paragraphs) | {a_dev['abstention']} | {a_test['abstention']} |")
     write_results("calibrate_relevance", started=started, dataset=str(DATA.relative_to(DATASETS)),

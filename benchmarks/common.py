@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tools.models import Chunk  # noqa: E402
-from tools.textlang import detect_language  # noqa: E402
+from tools.text.language import detect_language  # noqa: E402
 
 DATASETS = ROOT.parent / "shared/datasets"  # read-only inputs; never copied into the repo
 BENCH = ROOT / "benchmarks"
@@ -202,7 +202,7 @@ def cpu_seconds() -> float:
 class Stopwatch:
     """Wall and process-CPU seconds of a ``with`` block."""
 
-    def __enter__(self) -> "Stopwatch":
+    def __enter__(self) -> Stopwatch:
         self._t, self._c = time.perf_counter(), cpu_seconds()
         return self
 
@@ -249,7 +249,7 @@ def write_results(
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": name,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_s": round(time.perf_counter() - started, 1),
         "command": "python " + " ".join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]),
         "machine": machine_info(),

@@ -20,13 +20,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
-    DATASETS as DATA_ROOT, K, ROOT, RESULTS, load_beir, log, ndcg_at_k, paired, recall_at_k, to_chunk,
+from common import (
+    DATASETS as DATA_ROOT,
+)
+from common import (
+    RESULTS,
+    ROOT,
+    K,
+    load_beir,
+    log,
+    ndcg_at_k,
+    paired,
+    recall_at_k,
+    to_chunk,
     write_results,
 )
-from tools.config import KBSettings  # noqa: E402
-from tools.corpus import Corpus  # noqa: E402
-from tools.embeddings import HashEmbedder  # noqa: E402
+
+from tools.config import KBSettings
+from tools.corpus import Corpus
+from tools.embeddings import HashEmbedder
 
 DATASETS = {
     "cmrc2018": DATA_ROOT / "cmrc2018/beir/dev",

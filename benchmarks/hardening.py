@@ -36,10 +36,10 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, log, markdown_table, write_results  # noqa: E402
+from common import ROOT, log, markdown_table, write_results
 
-from tests.test_sql_limits import GROWTH, _nested_replace  # noqa: E402
-from tests.test_table_bombs import lying_docx, wide_csv, write, xlsx_bytes, zeroblob_sqlite  # noqa: E402
+from tests.test_sql_limits import GROWTH, _nested_replace
+from tests.test_table_bombs import lying_docx, wide_csv, write, xlsx_bytes, zeroblob_sqlite
 
 SQL_CASES = {
     "nested replace() x8": GROWTH[0],
@@ -159,8 +159,8 @@ def tables(sql_rows: list[dict], bombs: dict | None) -> str:
     if bombs:
         parts.append(markdown_table(
             ["bomb folder ingest", "wall s", "peak tree MB", "good table answers", "document found"],
-            [[f"{len(bombs['file_bytes'])} files ({len(bombs['file_bytes']) - 2} hostile)", bombs["wall_s"], bombs["peak_tree_mb"], bombs["good_table_answers"],
-              bombs["document_found"]]], align="lrrll"))
+            [[f"{len(bombs['file_bytes'])} files ({len(bombs['file_bytes']) - 2} hostile)", bombs["wall_s"],
+              bombs["peak_tree_mb"], bombs["good_table_answers"], bombs["document_found"]]], align="lrrll"))
         parts.append(markdown_table(["skipped file", "reason"], sorted(bombs["skipped"].items()), align="ll"))
     return "\n\n".join(parts)
 

@@ -36,15 +36,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
-    CACHE, RESULTS, Stopwatch, loadavg, log, markdown_table, peak_rss_mb, stable_hash, write_results,
+from common import (
+    CACHE,
+    RESULTS,
+    Stopwatch,
+    loadavg,
+    log,
+    markdown_table,
+    peak_rss_mb,
+    stable_hash,
+    write_results,
 )
-from tools.config import KBSettings  # noqa: E402
-from tools.embeddings import E5SmallEmbedder  # noqa: E402
-from tools.chunking import chunk_document  # noqa: E402
-from tools.ingest import FLUSH_CHUNKS  # noqa: E402
-from tools.knowledge_base import KnowledgeBase  # noqa: E402
-from tools.parsing import parse_bytes  # noqa: E402
+
+from tools.chunking import chunk_document
+from tools.config import KBSettings
+from tools.embeddings import E5SmallEmbedder
+from tools.ingest import FLUSH_CHUNKS
+from tools.knowledge_base import KnowledgeBase
+from tools.parsing import parse_bytes
 
 NAME = "ingest_throughput"
 GENERATOR_VERSION = 1

@@ -28,6 +28,7 @@ JSON_STEPS = ("plan", "reflect", "outline")  # answered in JSON whatever the for
 STEPS = ("plan", "research", "reflect", "outline", "write", "summary", "other")
 SCHEMA_STEPS = {"researchplan": "plan", "evidencereview": "reflect", "reportoutline": "outline",
                 "executivesummary": "summary", "summary": "summary"}
+REASK_MARK = "did not match the schema"  # in every structured-output re-ask the engine sends
 _THINK_RE = re.compile(r"<think>.*?</think>", re.S | re.I)
 _FENCE_RE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
 
@@ -73,7 +74,10 @@ def classify(request: dict) -> tuple[str, str, bool]:
         system = next((_text(m.get("content")) for m in messages if m.get("role") == "system"), "")
         step = _step_from_prompt(system.strip().split(". ")[0].lower(), bool(tools))
     roles = [m.get("role") for m in messages]
-    reask = roles.count("user") > 1 and roles[-1] == "user" and "tool" not in roles
+    # A re-ask is a later user turn that names the mismatch; a second user turn alone is not one (the
+    # json_object and text methods put the schema in a user turn of its own, after the prompt).
+    later_users = [_text(m.get("content")) for m in messages if m.get("role") == "user"][1:]
+    reask = "tool" not in roles and any(REASK_MARK in text for text in later_users)
     return step, mode, reask
 
 
@@ -159,7 +163,8 @@ def digest(call: Call, request: dict, raw: bytes) -> None:
                 content += delta.get("content") or ""
                 call.finish_reason = choice.get("finish_reason") or call.finish_reason
                 for tc in delta.get("tool_calls") or []:
-                    args[tc.get("index", 0)] = args.get(tc.get("index", 0), "") + (tc.get("function") or {}).get("arguments", "")
+                    piece = (tc.get("function") or {}).get("arguments", "")
+                    args[tc.get("index", 0)] = args.get(tc.get("index", 0), "") + piece
     else:
         try:
             payload = json.loads(body or b"{}")
@@ -169,7 +174,8 @@ def digest(call: Call, request: dict, raw: bytes) -> None:
         choice = (payload.get("choices") or [{}])[0]
         message = choice.get("message") or {}
         content, call.finish_reason = message.get("content") or "", choice.get("finish_reason")
-        args = {i: (tc.get("function") or {}).get("arguments", "") for i, tc in enumerate(message.get("tool_calls") or [])}
+        calls = enumerate(message.get("tool_calls") or [])
+        args = {i: (tc.get("function") or {}).get("arguments", "") for i, tc in calls}
     call.prompt_tokens, call.completion_tokens = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
     call.tool_calls, call.content_chars = len(args), len(content)
     call.extras["head"] = (content or " ".join(args.values()))[:200]  # what the model began with
@@ -177,7 +183,7 @@ def digest(call: Call, request: dict, raw: bytes) -> None:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_ProxyServer"
+    server: _ProxyServer
 
     def log_message(self, *args: Any) -> None:  # quiet: the recording is the log
         pass
@@ -210,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
             with proxy.lock:
                 proxy.calls.append(call)
 
-    def _pipe(self, body: bytes, proxy: "RecordingProxy") -> tuple[bytes, bool]:
+    def _pipe(self, body: bytes, proxy: RecordingProxy) -> tuple[bytes, bool]:
         keep = ("content-type", "authorization", "accept")
         head = [f"{self.command} {self.path} HTTP/1.1", f"Host: {proxy.upstream_host}:{proxy.upstream_port}",
                 f"Content-Length: {len(body)}", "Connection: close"]
@@ -241,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _ProxyServer(ThreadingHTTPServer):
     daemon_threads = True
-    owner: "RecordingProxy"
+    owner: RecordingProxy
 
 
 class RecordingProxy:
@@ -261,7 +267,7 @@ class RecordingProxy:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}{self.path}"
 
-    def __enter__(self) -> "RecordingProxy":
+    def __enter__(self) -> RecordingProxy:
         self._thread.start()
         return self
 
@@ -312,7 +318,8 @@ def _step_of(line: str) -> str:
 def outcomes(failures: list[str], notes: list[str], calls: list[Call]) -> dict[str, str]:
     """Per step of the run, what happened to it, from the report's records and the calls on the wire:
     'fell back' (a failure recorded, the rest of the run offline), 're-asked' / 'repaired' (JSON fixed in
-    code) / 'retried' (recovered on the model), 'succeeded', or 'offline' (no call reached the server: an earlier step had fallen back)."""
+    code) / 'retried' (recovered on the model), 'succeeded', or 'offline' (no call reached the server: an
+    earlier step had fallen back)."""
     seen = {c.step for c in calls}
     out: dict[str, str] = {}
     for step in ("plan", "research", "reflect", "outline", "write", "summary"):

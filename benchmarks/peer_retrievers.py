@@ -30,7 +30,7 @@ from llama_index.core.schema import TextNode
 from llama_index.retrievers.bm25 import BM25Retriever as LIBM25Retriever
 from pydantic import PrivateAttr
 
-from tools.textlang import CJK_CHAR_CLASS
+from tools.text.language import CJK_CHAR_CLASS
 
 # Nothing may reach a network: no LLM (QueryFusionRetriever with num_queries=1 never calls it) and
 # no default OpenAI embedder (every index gets the e5 wrapper explicitly).
@@ -121,8 +121,8 @@ class LangChainEnsemble:
             [Document(page_content=t, metadata={"id": i}) for i, t in zip(ids, bm25_texts, strict=True)],
             preprocess_func=bm25_tokens)
         self.store = InMemoryVectorStore(LangChainE5(lookup))
-        self.store.add_documents([Document(page_content=t, metadata={"id": i}) for i, t in zip(ids, texts, strict=True)],
-                                 ids=list(ids))
+        documents = [Document(page_content=t, metadata={"id": i}) for i, t in zip(ids, texts, strict=True)]
+        self.store.add_documents(documents, ids=list(ids))
         self.vector = self.store.as_retriever(search_kwargs={"k": candidates})
         # id_key: the two sides hold different page_content (title only on the BM25 side)
         self.ensemble = EnsembleRetriever(retrievers=[self.bm25, self.vector], weights=[0.5, 0.5], id_key="id")
@@ -155,7 +155,8 @@ class LlamaIndexE5(BaseEmbedding):
         return self._lookup.passage(text).tolist()
 
 
-def llama_nodes(ids: Sequence[str], texts: Sequence[str], titles: Sequence[str], *, embed_title: bool) -> list[TextNode]:
+def llama_nodes(ids: Sequence[str], texts: Sequence[str], titles: Sequence[str], *,
+                embed_title: bool) -> list[TextNode]:
     """One node per document; a title sits in metadata, kept out of the embedded text (as in
     Dossier) but read by BM25. Both node sets hash alike, so fusion merges their hits."""
     nodes = []

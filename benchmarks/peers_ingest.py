@@ -47,11 +47,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
-    CACHE, DATASETS, RESULTS, Stopwatch, loadavg, log, markdown_table, peak_rss_mb, read_jsonl,
+from common import (
+    CACHE,
+    DATASETS,
+    RESULTS,
+    Stopwatch,
+    loadavg,
+    log,
+    markdown_table,
+    peak_rss_mb,
+    read_jsonl,
     write_results,
 )
-from peers_ingest_systems import CHUNK_OVERLAP, CHUNK_TOKENS, RUNNERS, CountingE5, preimport  # noqa: E402
+from peers_ingest_systems import CHUNK_OVERLAP, CHUNK_TOKENS, RUNNERS, CountingE5, preimport
 
 NAME = "peers_ingest"
 DATA_VERSION = 1
@@ -199,10 +207,12 @@ def markdown(results: dict) -> str:
             limit = alone.get("tokens_per_s")
             rows.append([
                 label, system, f"{first['docs']} / {first['chunks']}", f"{first['tokens_per_chunk']:.0f}",
-                f"{first['seconds']:.1f}", f"{first['cpu_s']:.1f}", f"{first['chunks_per_s']:.2f}", f"{first['docs_per_s']:.2f}",
+                f"{first['seconds']:.1f}", f"{first['cpu_s']:.1f}", f"{first['chunks_per_s']:.2f}",
+                f"{first['docs_per_s']:.2f}",
                 f"{first['tokens_per_s']:.0f}", f"{100 * first['tokens_per_s'] / limit:.0f}%" if limit else "",
                 f"{first['peak_rss_mb']:.0f}",
-                "" if "error" in again else f"{again['seconds']:.1f}", "" if "error" in again else again["texts_embedded"],
+                "" if "error" in again else f"{again['seconds']:.1f}",
+                "" if "error" in again else again["texts_embedded"],
             ])
         if "error" not in alone and alone:
             rows.append([label, "e5 embedder alone (Dossier's chunks)", f"- / {alone['chunks']}",

@@ -182,10 +182,10 @@ RUNNERS = {"dossier": run_dossier, "llamaindex": run_llamaindex, "langchain": ru
 def preimport(system: str) -> None:
     """Library imports (seconds for LlamaIndex and LangChain) are not ingestion: do them first."""
     if system == "llamaindex":
-        import llama_index.core  # noqa: F401
+        import llama_index.core
         import llama_index.vector_stores.lancedb  # noqa: F401
     elif system == "langchain":
-        import langchain_community.document_loaders  # noqa: F401
+        import langchain_community.document_loaders
         import langchain_community.vectorstores  # noqa: F401
     elif system == "dossier":
         import tools.knowledge_base  # noqa: F401

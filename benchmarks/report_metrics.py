@@ -9,8 +9,8 @@ import re
 import statistics
 from typing import Any
 
-from research_quality import contains, gold_number, normalise, numeric_match, report_numbers, strip_method
 from report_sets import RQ
+from research_quality import contains, gold_number, normalise, numeric_match, report_numbers, strip_method
 
 SUMMARY_TITLES = ("executive summary", "摘要")
 ABSTAIN_PREFIXES = ("the knowledge base does not contain", "知识库中没有")
@@ -107,7 +107,8 @@ def measure(q: RQ, report: Any, markdown: str) -> dict[str, Any]:
     abstained = abstains(summary)
     return {  # an abstaining summary that names the answer ("does not contain anything on Microsoft") is no answer
         "answer_first": answer_found(q, summary) and not abstained,
-        "answer_in_report": answer_found(q, strip_method(markdown)), "abstained": abstained, "words": words(body_text(report)), "cited_units": units,
+        "answer_in_report": answer_found(q, strip_method(markdown)), "abstained": abstained,
+        "words": words(body_text(report)), "cited_units": units,
         "citation_precision": None if q.unanswerable else precision(units, q.gold_units),
         "summary_first_sentence": first_sentence(summary)[:300],
     }

@@ -151,7 +151,8 @@ def tatqa(contexts: int, per_context: int, holdout_contexts: int, per_holdout: i
         own = [f"ctx_{n}", f"ctx_{n}.csv"] + [f"ctx_{n}_p{p['order']}.md" for p in ctx["paragraphs"]]
         split = split_of("tatqa", f"ctx{n}")
         for q in qs:
-            spans = [str(a) for a in (q["answer"] if isinstance(q["answer"], list) else [q["answer"]]) if str(a).strip()]
+            answers = q["answer"] if isinstance(q["answer"], list) else [q["answer"]]
+            spans = [str(a) for a in answers if str(a).strip()]
             out.append(RQ(q["uid"], q["question"], [[s] for s in spans] if inside else [], own if inside else [],
                           split, unanswerable=not inside, single_fact=q["answer_type"] != "multi-span",
                           numeric=True, scale=q.get("scale", ""),
@@ -222,6 +223,17 @@ def wikitablequestions(n: int, max_rows: int = 60, max_cols: int = 10) -> SetDat
         "selection": f"in file order, one question per table, tables that import cleanly (TSV form, unique "
                      f"non-empty header, uniform width, no line breaks in cells, <= {max_rows} rows, "
                      f"<= {max_cols} columns), written as standard CSV with their original header"})
+
+
+def wikitablequestions_given(n: int, max_rows: int = 60, max_cols: int = 10) -> SetData:
+    """The same questions and tables as ``wikitablequestions``, as the dataset defines its task: each
+    question is asked of a knowledge base that holds its own table only (``per_question``)."""
+    data = wikitablequestions(n, max_rows, max_cols)
+    questions = [RQ(q.qid, q.question, q.groups, q.gold_units, split_of("wtq", q.gold_units[0]),
+                    single_fact=q.single_fact, numeric=True, meta={**q.meta, "files": [f"tables/{q.gold_units[1]}"]})
+                 for q in data.questions]
+    return SetData("wtq_given", data.files, questions, {**data.dataset, "per_question": True,
+                   "knowledge_base": "per question: the question's own table only (the task as WTQ defines it)"})
 
 
 def fresh(limit: int | None = None) -> SetData:

@@ -1,7 +1,7 @@
 """Does the research graph fan out? Wall clock of a run with a scripted LLM that takes 0.5 s per call.
 
-The LLM engine runs against ``tests.support.scripted_chat.ScriptedChatModel(delay_s=0.5)``, answered by
-``tests.support.analyst_script.AnalystScript`` (wired exactly as in tests/test_llm_engine.py) over the
+The LLM engine runs against ``dossier.testing.scripted_chat_model(script, delay_s=0.5)``, answered by a
+``dossier.testing.ScriptedAnalyst`` (as tests/test_llm_engine.py wires its analyst) over the
 tests' small graph knowledge base (``tests/graph_fixtures.py``: five documents and one table, hash
 embedder, so no model is loaded). A subclass of the script plans N sub-questions and outlines one
 section per sub-question, so both fan-outs (research branches and section writers) have N parallel jobs.
@@ -40,19 +40,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import loadavg, log, markdown_table, write_results  # noqa: E402  (puts the repo root on sys.path)
-from dossier.research import Researcher  # noqa: E402
-from tests.graph_fixtures import QUESTION, graph_settings, write_corpus  # noqa: E402
-from tests.support.analyst_script import EV_RE, AnalystScript, message_texts  # noqa: E402
-from tests.support.scripted_chat import ScriptedChatModel, ai_tool_call  # noqa: E402
-from tools.knowledge_base import KnowledgeBase  # noqa: E402
+from common import loadavg, log, markdown_table, write_results
+
+from dossier.research import Researcher
+from dossier.testing import ScriptedAnalyst, scripted_chat_model
+from tests.graph_fixtures import COSTS_SQL, QUESTION, graph_settings, write_corpus
+from tools.knowledge_base import KnowledgeBase
 
 NAME = "research_concurrency"
 DELAY_S = 0.5
 SIZES = (2, 4, 8)
 CONCURRENCY = (1, 8)
 REPEATS = 3
-STRUCTURED = ("ResearchPlan", "EvidenceReview", "ReportOutline")
 _SUBJECTS = [
     "What does RAG cost?", "What does fine-tuning cost?", "How many people does RAG need?",
     "How many people does fine-tuning need?", "What are the risks of RAG?", "What happened in the fine-tuning pilot?",
@@ -61,38 +60,22 @@ _SUBJECTS = [
 
 
 @dataclass
-class FanOutScript(AnalystScript):
-    """AnalystScript with an N-sub-question plan and one outline section per sub-question."""
+class FanOutScript(ScriptedAnalyst):
+    """The scripted analyst with an N-sub-question plan and one outline section per sub-question."""
 
+    sql: str | None = COSTS_SQL
     n: int = 2
 
-    def _plan(self) -> dict:
+    def plan(self, question: str) -> dict:
         subs = [{"question": _SUBJECTS[i % len(_SUBJECTS)], "needs": "both", "tables": ["costs"],
                  "queries": [_SUBJECTS[i % len(_SUBJECTS)].rstrip("?")]} for i in range(self.n)]
         return {"rationale": f"{self.n} independent sub-questions", "sub_questions": subs}
 
-    def _outline(self, prompt: str) -> dict:
-        ids = list(dict.fromkeys(EV_RE.findall(prompt)))
+    def outline(self, prompt: str) -> dict:
+        ids = self.evidence_ids(prompt)
         return {"title": "RAG versus fine-tuning", "sections": [
             {"title": f"Part {i}", "goal": _SUBJECTS[(i - 1) % len(_SUBJECTS)], "sub_question_ids": [f"q{i}"],
              "evidence_ids": ids} for i in range(1, self.n + 1)]}
-
-
-def scripted(script: AnalystScript, **kw: Any) -> ScriptedChatModel:
-    """The responder of tests/test_llm_engine.py: structured roles by their single schema tool."""
-
-    def responder(messages, tools, kwargs):
-        names = [t["function"]["name"] for t in tools or []]
-        schema = names[0] if len(names) == 1 and names[0] in STRUCTURED else None
-        action = script.decide(message_texts(messages), names, schema)
-        if action.kind == "json":
-            from agents.llm import schemas
-            return getattr(schemas, action.name).model_validate(action.payload)
-        if action.kind == "tool":
-            return ai_tool_call(action.name, action.payload)
-        return action.payload
-
-    return ScriptedChatModel(responder=responder, **kw)
 
 
 def expected_calls(n: int) -> int:
@@ -109,7 +92,7 @@ def ideal_seconds(n: int, concurrency: int) -> float:
 
 async def one_run(kb: KnowledgeBase, n: int, concurrency: int) -> dict[str, Any]:
     script = FanOutScript(n=n)
-    model = scripted(script, delay_s=DELAY_S)
+    model = scripted_chat_model(script, delay_s=DELAY_S)
     settings = kb.settings.model_copy(update={
         "engine": "llm", "llm_concurrency": concurrency, "branch_concurrency": concurrency,
         "max_sub_questions": max(n, 2), "fallback_offline": False,
@@ -193,7 +176,7 @@ def main() -> None:
     text = table(rows)
     notes = [
         f"scripted chat model: every call sleeps {DELAY_S} s (asyncio.sleep) and answers from FanOutScript "
-        "(AnalystScript with an N-sub-question plan and one section per sub-question)",
+        "(ScriptedAnalyst with an N-sub-question plan and one section per sub-question)",
         "calls = 4N + 3: plan, 3 per research branch (search, SQL, done), reflect (one round: all answered), "
         "outline, N section writers",
         "serial bound = calls x 0.5 s; ideal = dependency critical path at that concurrency; "

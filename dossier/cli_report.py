@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 from dossier.cli_checks import FORMATS, check_output, check_outputs, require_kb, resume_hint
 from dossier.console import console, err_console
-from dossier.settings import Settings
 
-if TYPE_CHECKING:  # the run display and the report models load only when a research command runs
+if TYPE_CHECKING:  # the run display, the report models and the settings load only when a command runs
     from dossier.events import Event
     from dossier.progress import RunDisplay
+    from dossier.settings import Settings
     from tools.research_models import Plan, Report, SubQuestion
 
 OUTPUT_HELP = ("write the report to this file; its extension picks the format: .md, .html, .pdf or .docx; "
@@ -49,6 +49,8 @@ def add_report_commands(subs) -> None:
 
 
 def report_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    from dossier.settings import Settings
+
     update: dict = {}
     if args.offline:
         update["engine"] = "offline"
@@ -92,7 +94,11 @@ async def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
-    runs = await (await _researcher(settings, tables_only=True)).runs()  # reads runs.sqlite: no LanceDB
+    researcher = await _researcher(settings, tables_only=True)  # reads runs.sqlite: no LanceDB
+    try:
+        runs = await researcher.runs()
+    finally:
+        await researcher.kb.close()
     if not runs:
         console.print("no runs yet")
     for run in runs:
@@ -160,12 +166,13 @@ def _edit(subs: list[SubQuestion], answer: str) -> list[SubQuestion]:
         index = int(answer[1:]) - 1
         return [sq for i, sq in enumerate(subs) if i != index] if len(subs) > 1 else subs
     if answer.startswith("+") and answer[1:].strip():
-        return subs + [SubQuestion(id="new", question=answer[1:].strip(), needs="both", queries=[answer[1:].strip()])]
+        added = answer[1:].strip()
+        return [*subs, SubQuestion(id="new", question=added, needs="both", queries=[added])]
     number, sep, text = answer.partition(":")
     if sep and number.strip().isdigit() and text.strip() and 0 < int(number) <= len(subs):
         index = int(number) - 1
         edited = subs[index].model_copy(update={"question": text.strip(), "queries": [text.strip()]})
-        return subs[:index] + [edited] + subs[index + 1:]
+        return [*subs[:index], edited, *subs[index + 1:]]
     err_console.print("not understood; try '-2', '+ What about X?' or '1: new wording'")
     return subs
 

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from dossier.safe_text import plain
-from tools.ingest_display import IngestDisplay
 from tools.models import Hit, IngestSummary, SqlResult, TableInfo
+
+if TYPE_CHECKING:  # rich.progress loads only for an ingest that shows progress
+    from tools.ingest_display import IngestDisplay
 
 console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-class RichIngestProgress(IngestDisplay):
+def RichIngestProgress() -> IngestDisplay:
     """The CLI's ingest display (files, then chunks embedded with rate and ETA) on stderr; cleared
     when done, as the summary follows. The CLI uses it only when stderr is a terminal."""
+    from tools.ingest_display import IngestDisplay
 
-    def __init__(self) -> None:
-        super().__init__(err_console, transient=True)
+    return IngestDisplay(err_console, transient=True)
 
 
 def wants_progress(quiet: bool) -> bool:
@@ -77,7 +80,8 @@ def print_catalog(tables: list[TableInfo]) -> None:
         console.print("no tables; ingest .csv/.tsv/.parquet/.json/.xlsx/.sqlite files to add some")
         return
     for info in tables:
-        console.print(f"[bold]{info.name}[/bold]  {info.row_count} row{'' if info.row_count == 1 else 's'}  [dim]from {escape(plain(info.source))}[/dim]")
+        rows = f"{info.row_count} row{'' if info.row_count == 1 else 's'}"
+        console.print(f"[bold]{info.name}[/bold]  {rows}  [dim]from {escape(plain(info.source))}[/dim]")
         if info.description:
             console.print(f"  {info.description}")
         for col in info.columns:

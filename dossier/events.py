@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -62,7 +62,9 @@ class DoneEvent(BaseModel):
     report: Report
 
 
-Event = Union[PlanEvent, ToolCallEvent, EvidenceEvent, GapEvent, SectionEvent, VerificationEvent, FailureEvent, DoneEvent]
+Event = (
+    PlanEvent | ToolCallEvent | EvidenceEvent | GapEvent | SectionEvent | VerificationEvent | FailureEvent | DoneEvent
+)
 
 
 def events_from_update(node: str, update: dict[str, Any], run_id: str) -> list[Event]:

@@ -9,15 +9,17 @@ than the line is cut between characters.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from fpdf import FPDF
 
 from dossier.fonts import cjk_font, dejavu_dir
+from tools.text.language import CJK_PUNCTUATION, FULLWIDTH_FORMS, HAN_BMP, KANA
 
 INK, MUTED = (29, 35, 43), (93, 104, 117)
-CJK = "\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+# What the CJK font draws (radicals, punctuation and fullwidth forms too; no Hangul): not a language test.
+CJK = f"\u2e80-\u2fff{CJK_PUNCTUATION}{KANA}{HAN_BMP}{FULLWIDTH_FORMS}"
 OPEN, CLOSE = "（「『【《〈“‘(\\[", "，。、；：？！）」』】》〉”’,.;:?!)\\]%"
 CITE = r"(?: ?\[\d+(?:, ?\d+)*\])?"
 CJK_RUN_RE = re.compile(f"([{CJK}]+)")
@@ -78,7 +80,7 @@ def _atoms(runs: list[Run]) -> Iterator[list[Segment]]:
     pending: list[Segment] = []
     for atom in _pieces(runs):
         if pending and atom[0][1].fill and atom[0][1] is pending[0][1] is pending[-1][1]:
-            pending = pending[:-1] + [(pending[-1][0] + atom[0][0], atom[0][1])] + atom[1:]
+            pending = [*pending[:-1], (pending[-1][0] + atom[0][0], atom[0][1]), *atom[1:]]
             continue
         if pending:
             yield pending
@@ -141,7 +143,7 @@ def _split(pdf: Doc, atom: list[Segment], width: float, size: float) -> list[lis
 def _merge(line: list[Segment]) -> list[Segment]:
     out: list[Segment] = []
     for text, run in line:
-        out[-1:] = [(out[-1][0] + text, run)] if out and out[-1][1] is run else out[-1:] + [(text, run)]
+        out[-1:] = [(out[-1][0] + text, run)] if out and out[-1][1] is run else [*out[-1:], (text, run)]
     if out:
         out[-1] = (out[-1][0].rstrip(), out[-1][1])
     return [(t, r) for t, r in out if t]

@@ -4,15 +4,22 @@ status, tool calls, evidence and elapsed time, redrawn in place in a terminal or
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from dossier.events import (
-    DoneEvent, EvidenceEvent, Event, FailureEvent, GapEvent, PlanEvent, SectionEvent, ToolCallEvent,
+    DoneEvent,
+    Event,
+    EvidenceEvent,
+    FailureEvent,
+    GapEvent,
+    PlanEvent,
+    SectionEvent,
+    ToolCallEvent,
     VerificationEvent,
 )
 from tools.live import LiveView, progress_console
@@ -22,7 +29,7 @@ from tools.research_models import Plan
 class _StatusLine:
     """The status line, rendered anew at each redraw so its clock moves while a stage runs long."""
 
-    def __init__(self, display: "RunDisplay") -> None:
+    def __init__(self, display: RunDisplay) -> None:
         self.display = display
 
     def __rich__(self) -> Text:
@@ -52,7 +59,7 @@ class RunDisplay:
         if plan is not None:
             self._set_plan(plan, "researching")
 
-    def __enter__(self) -> "RunDisplay":
+    def __enter__(self) -> RunDisplay:
         self._view.start(self._render())
         return self
 

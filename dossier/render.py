@@ -145,7 +145,8 @@ def _method(report: Report, t: dict[str, str]) -> str:
     if report.usage.llm_calls:
         u = report.usage
         cost = f", ${u.cost_usd:.4f}" if u.cost_usd is not None else ""
-        lines.append(f"- LLM usage: {u.llm_calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens{cost}")
+        lines.append(f"- LLM usage: {u.llm_calls} calls, {u.prompt_tokens} prompt + "
+                     f"{u.completion_tokens} completion tokens{cost}")
     lines += [f"- Failure: {f}" for f in report.failures]
     lines += [f"- LLM: {n}" for n in report.llm_notes]
     lines.append("- Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in report.timings.items()))

@@ -29,8 +29,17 @@ from dossier.charts import Chart
 from dossier.ref_links import RefLinks
 from dossier.render import body_rows
 from dossier.report_parts import (
-    CITE_RE, Block, cell_text, created_datetime, labels, laid_out, method_facts, method_lists, replace_marks,
-    source_line, when,
+    CITE_RE,
+    Block,
+    cell_text,
+    created_datetime,
+    labels,
+    laid_out,
+    method_facts,
+    method_lists,
+    replace_marks,
+    source_line,
+    when,
 )
 from dossier.safe_text import plain
 from tools.evidence import Evidence
@@ -201,7 +210,8 @@ class _Writer:
 
     # --- tables, charts ---
 
-    def table(self, rows: list[list[Token | str]], *, header: bool, indent: float = 0, bold_first: bool = False) -> Table:
+    def table(self, rows: list[list[Token | str]], *, header: bool, indent: float = 0,
+              bold_first: bool = False) -> Table:
         """A Word table; the header row bold, shaded and repeated on each page; cells of Markdown
         tables keep their citations as links."""
         width = max(len(r) for r in rows)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dossier.charts import Chart
 from dossier.fonts import cjk_subset_woff, wide_chars
@@ -164,7 +165,8 @@ def _page(report: Report, body: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f'<meta name="generator" content="dossier">\n<title>{escape(report.title)}</title>\n'
-            f"<style>{_font_face(body)}{CSS}</style>\n</head>\n<body>\n<article class=\"dossier\" lang=\"{lang}\">\n{body}\n</article>\n"
+            f"<style>{_font_face(body)}{CSS}</style>\n</head>\n<body>\n"
+            f"<article class=\"dossier\" lang=\"{lang}\">\n{body}\n</article>\n"
             f"<script>{JS}</script>\n</body>\n</html>\n")
 
 

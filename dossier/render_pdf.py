@@ -27,7 +27,15 @@ from dossier.charts import Chart
 from dossier.pdf_layout import CELL_PAD, CJK_RUN_RE, INK, MUTED, Doc, Run, column_widths, lines, load_fonts, wrap
 from dossier.render import body_rows
 from dossier.report_parts import (
-    Block, cell_text, created_datetime, labels, laid_out, method_facts, method_lists, replace_marks, source_line,
+    Block,
+    cell_text,
+    created_datetime,
+    labels,
+    laid_out,
+    method_facts,
+    method_lists,
+    replace_marks,
+    source_line,
     when,
 )
 from tools.evidence import Evidence
@@ -179,7 +187,7 @@ class _Writer:
         runs = [Run("[", style)]
         for k, n in enumerate(numbers):
             runs += ([Run(", ", style)] if k else []) + [Run(str(n), style, color=ACCENT, link=self.links.get(n))]
-        return runs + [Run("]", style)]
+        return [*runs, Run("]", style)]
 
     def plain(self, text: str) -> str:
         return replace_marks(text, lambda ns: "[" + ", ".join(map(str, ns)) + "]", f" ⚠ {self.t['unverified']}")

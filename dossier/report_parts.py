@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -75,7 +76,7 @@ def _placeholder(m: re.Match[str], numbers: set[int]) -> str:
 
 
 def _closed(block: Block) -> bool:
-    return block.tokens[0].nesting == 0 or block.tokens[-1].nesting == -1 and block.tokens[-1].level == 0
+    return block.tokens[0].nesting == 0 or (block.tokens[-1].nesting == -1 and block.tokens[-1].level == 0)
 
 
 def replace_marks(text: str, cite: Callable[[list[int]], str], flag: str) -> str:
@@ -140,8 +141,8 @@ def created_datetime(created_at: str) -> dt.datetime:
     try:
         stamp = dt.datetime.fromisoformat(created_at)
     except ValueError:
-        return dt.datetime.now(dt.timezone.utc)
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
 def when(created_at: str) -> str:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import inspect
 import secrets
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.types import Command
 
+from agents.factory import make_engine
 from agents.fallback import FallbackEngine
-from agents.offline.engine import OfflineEngine
 from dossier.events import DoneEvent, Event, PlanEvent, events_from_update
 from dossier.progress import live_progress
 from dossier.runs_store import runs_connection
@@ -26,7 +27,7 @@ from graphs.state import SERIALIZED_TYPES
 from tools.knowledge_base import KnowledgeBase
 from tools.research_models import Plan, Report
 
-Review = Callable[[Plan], Plan | bool | None | Awaitable[Plan | bool | None]]
+Review = Callable[[Plan], Plan | bool | Awaitable[Plan | bool | None] | None]
 # Every run holds its own connection to runs.sqlite and each checkpoint write spans two event-loop
 # hops; with 50 concurrent runs on 2 cores a writer waited past sqlite's default 5 s and failed
 # with "database is locked". Waiting longer only matters under contention.
@@ -75,6 +76,7 @@ class Researcher:
             elif isinstance(event, DoneEvent):
                 report = event.report
         if paused is not None:
+            assert review is not None  # approve_plan without review was refused above
             decision = review(paused.plan)
             decision = await decision if inspect.isawaitable(decision) else decision
             return await self.resume(paused.run_id, plan=decision if isinstance(decision, Plan) else None,
@@ -114,7 +116,7 @@ class Researcher:
             yield DoneEvent(report=state.values["report"])
             return
         await self._check_same_kb(run_id, state.values.get("kb_version"))
-        command = Command(resume=plan.model_dump() if plan else True) if state.interrupts else None
+        command: Command | None = Command(resume=plan.model_dump() if plan else True) if state.interrupts else None
         with live_progress(progress, question=state.values.get("question"),
                            plan=plan or state.values.get("plan")) as show:
             async with aclosing(self._drive(run_id, command, degraded=bool(state.values.get("failures")))) as events:
@@ -149,7 +151,7 @@ class Researcher:
     def run_sync(self, question: str, **kwargs: Any) -> Report:
         return run_sync(self.run(question, **kwargs))
 
-    async def _drive(self, run_id: str, graph_input: Any, *, degraded: bool = False) -> AsyncIterator[Event]:
+    async def _drive(self, run_id: str, graph_input: Any, *, degraded: bool = False) -> AsyncGenerator[Event, None]:
         context = ResearchContext(kb=self.kb, engine=self._engine(degraded), settings=self.settings,
                                   approve_plan=self.approve_plan)
         config = _config(run_id) | {"max_concurrency": self.settings.branch_concurrency}
@@ -179,13 +181,7 @@ class Researcher:
         return state.values["plan"]
 
     def _engine(self, degraded: bool) -> FallbackEngine:
-        offline = OfflineEngine(self.kb)
-        if not self.settings.uses_llm() and self._chat_models is None:
-            return FallbackEngine(offline, offline, enabled=False)
-        from agents.llm.engine import LLMEngine  # imported only when an LLM is configured
-
-        primary = LLMEngine(self.settings, chat_models=self._chat_models)
-        return FallbackEngine(primary, offline, enabled=self.settings.fallback_offline, degraded=degraded)
+        return make_engine(self.settings, self._chat_models, kb=self.kb).for_run(degraded=degraded)
 
     @asynccontextmanager
     async def _graph(self):
@@ -197,7 +193,7 @@ class Researcher:
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("r%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("r%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 def _config(run_id: str) -> dict[str, Any]:

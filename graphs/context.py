@@ -8,8 +8,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from agents.factory import make_engine
 from agents.fallback import FallbackEngine
-from agents.offline.engine import OfflineEngine
 from graphs.config import ResearchSettings
 from tools.knowledge_base import KnowledgeBase
 
@@ -33,11 +33,10 @@ class ContextOptions:
 
 
 # Per event loop (LanceDB handles, locks and LLM clients belong to one loop), per settings:
-# the opened knowledge base and the primary engine, shared by every run that has no context of its own.
-_shared: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[Any, Any]]]" = (
-    weakref.WeakKeyDictionary()
-)
-_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+# the opened knowledge base and its engine, shared by every run that has no context of its own.
+_Cache = dict[str, tuple[KnowledgeBase, FallbackEngine]]
+_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Cache] = weakref.WeakKeyDictionary()
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 async def default_context(
@@ -48,8 +47,8 @@ async def default_context(
 
     The knowledge base is ``DOSSIER_KB_DIR`` and the engine follows ``DOSSIER_ENGINE`` /
     ``DOSSIER_BASE_URL`` / ``DOSSIER_API_KEY``, exactly as ``dossier.Settings()`` reads them. The KB
-    and the LLM engine are opened once per event loop and settings; the fallback wrapper is new on
-    every call, since its ``degraded`` flag belongs to one run (the nodes derive it from the state).
+    and the engine are made once per event loop and settings; the fallback wrapper is new on every
+    call, since its ``degraded`` flag belongs to one run (the nodes derive it from the state).
     """
     settings = settings or ResearchSettings()
     if isinstance(options, dict):
@@ -61,19 +60,10 @@ async def default_context(
         cache = _shared.setdefault(loop, {})
         if key not in cache:
             kb = await KnowledgeBase.open(settings=settings)
-            primary = None
-            if settings.uses_llm():
-                from agents.llm.engine import LLMEngine  # imported only when an LLM is configured
-
-                primary = LLMEngine(settings)
-            cache[key] = (kb, primary)
-        kb, primary = cache[key]
-    offline = OfflineEngine(kb)
-    if primary is None:
-        engine = FallbackEngine(offline, offline, enabled=False)
-    else:
-        engine = FallbackEngine(primary, offline, enabled=settings.fallback_offline, degraded=degraded)
-    return ResearchContext(kb=kb, engine=engine, settings=settings, approve_plan=approve_plan)
+            cache[key] = (kb, make_engine(settings, kb=kb))
+        kb, engine = cache[key]
+    return ResearchContext(kb=kb, engine=engine.for_run(degraded=degraded), settings=settings,
+                           approve_plan=approve_plan)
 
 
 def settings_key(settings: ResearchSettings) -> str:

@@ -6,24 +6,25 @@ Nodes never mutate the state they receive, and hold no research logic of their o
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any, Iterator
+from typing import Any
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agents.dedupe import dedupe_sections
-from agents.engine import SUMMARY_LAST, ResearchTask
+from agents.engine import SUMMARY_LAST, OutlineTask, PlanTask, ReflectTask, ResearchTask, SummaryTask, WriteTask
 from agents.report import build_report
 from agents.stopping import decide_stop, new_evidence_in_round
-from agents.textlang import question_language
 from agents.toolbox import Toolbox
 from agents.trace import Trace
 from agents.verify import verify_sections
 from graphs.context import ResearchContext, default_context
 from graphs.state import BranchState, ResearchState, WriteState
 from tools.research_models import Plan
+from tools.text.language import question_language
 
 Ctx = Runtime[ResearchContext]
 
@@ -37,7 +38,8 @@ async def _ctx(runtime: Ctx, *, degraded: bool = False) -> ResearchContext:
 
 @contextmanager
 def _traced(stage: str) -> Iterator[tuple[Trace, dict[str, Any]]]:
-    trace, update = Trace(), {}
+    trace = Trace()
+    update: dict[str, Any] = {}
     started = time.perf_counter()
     yield trace, update
     update["usage"] = trace.usage
@@ -51,10 +53,9 @@ async def plan_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
     language = question_language(state["question"], ctx.settings.report_language)
     catalog = await ctx.kb.tables()
     with _traced("plan") as (trace, update):
-        plan = await ctx.engine.plan(
-            state["question"], catalog=catalog, language=language,
-            max_sub_questions=ctx.settings.max_sub_questions, trace=trace,
-        )
+        task = PlanTask(question=state["question"], catalog=catalog, language=language,
+                        max_sub_questions=ctx.settings.max_sub_questions)
+        plan = await ctx.engine.plan(task, trace=trace)
         update.update(plan=plan, language=language, round=1, started_at=state.get("started_at") or time.time())
     update["kb_version"] = state.get("kb_version") or asdict(await ctx.kb.version())
     return update
@@ -91,10 +92,10 @@ async def reflect_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
     settings = ctx.settings
     round_ = state["round"]
     with _traced("reflect") as (trace, update):
-        reflection = await ctx.engine.reflect(
+        reflection = await ctx.engine.reflect(ReflectTask(
             question=state["question"], plan=state["plan"], findings=state["findings"],
-            evidence=state["evidence"], round=round_, trace=trace,
-        )
+            evidence=state["evidence"], round=round_,
+        ), trace=trace)
     usage = (state.get("usage") or trace.usage).add(trace.usage)
     stop = decide_stop(
         covered=reflection.covered, round=round_, max_rounds=settings.max_rounds, usage=usage,
@@ -114,11 +115,10 @@ async def reflect_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
 async def outline_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
     ctx = await _ctx(runtime, degraded=bool(state.get("failures")))
     with _traced("outline") as (trace, update):
-        outline = await ctx.engine.outline(
+        outline = await ctx.engine.outline(OutlineTask(
             question=state["question"], plan=state["plan"], findings=state["findings"],
             evidence=state["evidence"], language=state["language"], reflection=state.get("reflection"),
-            trace=trace,
-        )
+        ), trace=trace)
         update["outline"] = outline
     return update
 
@@ -126,10 +126,10 @@ async def outline_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
 async def write_node(job: WriteState, runtime: Ctx) -> dict[str, Any]:
     ctx = await _ctx(runtime, degraded=job["degraded"])
     with _traced("write") as (trace, update):
-        section = await ctx.engine.write(
-            job["section"], question=job["question"], plan=job["plan"], evidence=job["evidence"],
-            language=job["language"], reflection=job["reflection"], trace=trace, outline=job.get("outline"),
-        )
+        section = await ctx.engine.write(WriteTask(
+            section=job["section"], question=job["question"], plan=job["plan"], evidence=job["evidence"],
+            language=job["language"], reflection=job["reflection"], outline=job.get("outline"),
+        ), trace=trace)
         update["sections"] = [section.model_copy(update={"order": job["order"]})]
     return update
 
@@ -142,11 +142,11 @@ async def summarize_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
     ctx = await _ctx(runtime, degraded=bool(state.get("failures")))
     order, planned = last[0]
     with _traced("summarize") as (trace, update):
-        section = await ctx.engine.summarize(
-            planned, question=state["question"], plan=state["plan"], evidence=state["evidence"],
+        section = await ctx.engine.summarize(SummaryTask(
+            section=planned, question=state["question"], plan=state["plan"], evidence=state["evidence"],
             language=state["language"], reflection=state.get("reflection"),
-            sections=sorted(state.get("sections", []), key=lambda s: s.order), trace=trace,
-        )
+            sections=sorted(state.get("sections", []), key=lambda s: s.order),
+        ), trace=trace)
         update["sections"] = [section.model_copy(update={"order": order})]
     return update
 

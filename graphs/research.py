@@ -9,7 +9,14 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graphs.context import ResearchContext
 from graphs.nodes import (
-    finalize_node, outline_node, plan_node, reflect_node, research_node, review_node, summarize_node, verify_node,
+    finalize_node,
+    outline_node,
+    plan_node,
+    reflect_node,
+    research_node,
+    review_node,
+    summarize_node,
+    verify_node,
     write_node,
 )
 from graphs.routes import after_reflect, to_research, to_writers

@@ -9,7 +9,18 @@ from typing_extensions import TypedDict  # pydantic (LangGraph Studio's input fo
 
 from tools.evidence import Evidence
 from tools.research_models import (
-    Finding, Gap, Outline, Plan, Reference, Reflection, Report, Section, SectionPlan, SubQuestion, Usage, Verification,
+    Finding,
+    Gap,
+    Outline,
+    Plan,
+    Reference,
+    Reflection,
+    Report,
+    Section,
+    SectionPlan,
+    SubQuestion,
+    Usage,
+    Verification,
 )
 
 

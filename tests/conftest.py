@@ -8,8 +8,8 @@ the XDG folders point into the test's tmp folder so nothing lands in the real ho
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 import pytest
 

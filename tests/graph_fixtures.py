@@ -17,6 +17,9 @@ DOCS = {
 }
 COSTS_CSV = "approach,cost_cny,team\nrag,200000,5\nrag,3000000,8\nfine_tuning,5000000,5\nfine_tuning,20000000,10\n"
 QUESTION = "What does RAG cost compared with fine-tuning?"
+# What the scripted analysts (tests/support/analyst_script.py, benchmarks/) run on the costs table.
+COSTS_SQL = ("SELECT approach, min(cost_cny) AS min_cost, max(cost_cny) AS max_cost FROM costs "
+             "GROUP BY approach ORDER BY approach")
 
 
 def write_corpus(root: Path) -> list[Path]:

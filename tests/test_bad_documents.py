@@ -102,7 +102,8 @@ def write_good(root: Path) -> None:
     # odd but valid: each must still be ingested and found
     gbk = "供应链报告\n\n本季度的供应链风险主要来自芯片短缺和物流延误。麒麟项目的预算为三百万元。\n"
     (root / "gbk.txt").write_bytes(gbk.encode("gbk"))
-    (root / "invalid_utf8.txt").write_bytes(b"Field notes\n\nThe caracal \xff\xfe\xc3\x28 left bytes \x80\x81 behind.\n")
+    (root / "invalid_utf8.txt").write_bytes(
+        b"Field notes\n\nThe caracal \xff\xfe\xc3\x28 left bytes \x80\x81 behind.\n")
     depth = 10_000
     (root / "nested.html").write_text(
         "<html><body>" + "<div>" * depth + "<p>The deeply nested tapir.</p>" + "</div>" * depth + "</body></html>")

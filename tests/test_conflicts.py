@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 
 from agents.offline.conflicts import find_contradictions
-from agents.offline.reflect import find_contradictions as from_reflect, is_draft
+from agents.offline.reflect import find_contradictions as from_reflect
+from agents.offline.reflect import is_draft
 from agents.offline.text import use_glossary
 from agents.offline.versions import superseded_ids
 from agents.verify import verify_sections

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 
 from tools.config import KBSettings
-from tools.corpus import CHUNKS, Corpus, EmbedderMismatch, TokenizerMismatch, glob_sql
+from tools.corpus import CHUNKS, Corpus, EmbedderMismatch, TokenizerMismatch
+from tools.corpus_rows import glob_sql
 from tools.embeddings import E5SmallEmbedder, Embedder, HashEmbedder
 from tools.fts import fts_query, fts_text
 from tools.models import Chunk, DocRecord
@@ -90,7 +92,7 @@ async def test_each_mode_ranks_and_scores(corpus: Corpus, mode: str) -> None:
         assert top.vector_score is not None and top.text_score is not None
     else:
         assert top.score == (top.vector_score if mode == "vector" else top.text_score)
-    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
 
 
 @pytest.mark.parametrize("tokenizer", TOKENIZERS)
@@ -161,7 +163,7 @@ async def test_embedder_mismatch_is_refused(corpus: Corpus) -> None:
         "this knowledge base was built with hash-256 (dim 256); the configured embedder is hash-64 "
         "(dim 64). Re-ingest into a new --kb folder or set DOSSIER_EMBEDDER=hash."
     )
-    with pytest.raises(EmbedderMismatch, match="built with hash-256 .* e5-small .* DOSSIER_EMBEDDER=hash"):
+    with pytest.raises(EmbedderMismatch, match=r"built with hash-256 .* e5-small .* DOSSIER_EMBEDDER=hash"):
         await open_corpus(corpus.kb_dir, embedder=E5SmallEmbedder())
     with pytest.raises(TokenizerMismatch, match="DOSSIER_FTS_TOKENIZER=jieba"):
         await open_corpus(corpus.kb_dir, fts_tokenizer="icu")
@@ -182,7 +184,7 @@ async def test_manifest_round_trip(tmp_path: Path) -> None:
     rec = DocRecord(source="docs/a.md", doc_id="d1", content_hash="abc", size=10, mtime_ns=1_700_000_000_000_000_000,
                     title="A", language="zh", n_chunks=3, ingested_at="2026-01-01T00:00:00+00:00")
     other = rec.model_copy(update={"source": "docs/b.md", "doc_id": "d2"})
-    await corpus.upsert_document(rec)
+    await corpus.upsert_documents([rec])
     await corpus.upsert_documents([rec.model_copy(update={"content_hash": "def", "n_chunks": 4}), other])
     records = await corpus.document_records()
     assert records == {"docs/a.md": rec.model_copy(update={"content_hash": "def", "n_chunks": 4}), "docs/b.md": other}

@@ -31,8 +31,18 @@ from dossier.research import Researcher
 from tests.graph_fixtures import graph_settings
 from tests.support import crash_hook
 from tests.support.crash_runs import (
-    KILLED, checkpoint_state, chunk_rows, cli_env, copy_kb, manifest, read_log, run_cli, run_status, saved_units,
-    tool_calls, units_started,
+    KILLED,
+    checkpoint_state,
+    chunk_rows,
+    cli_env,
+    copy_kb,
+    manifest,
+    read_log,
+    run_cli,
+    run_status,
+    saved_units,
+    tool_calls,
+    units_started,
 )
 from tools.knowledge_base import KnowledgeBase
 

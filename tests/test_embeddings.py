@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -144,7 +144,7 @@ def test_minilm_loads_bundled_weights_lazily(monkeypatch: pytest.MonkeyPatch) ->
 
 
 class FakeOpenAIEmbeddings:
-    calls: list[dict[str, Any]] = []
+    calls: ClassVar[list[dict[str, Any]]] = []
 
     def __init__(self, **kwargs: Any) -> None:
         FakeOpenAIEmbeddings.calls.append(kwargs)

@@ -73,7 +73,7 @@ def test_question_mark_names_of_other_formats_are_literal(tmp_path: Path, suffix
                 con.execute("INSERT INTO t VALUES (?)", [value])
             con.close()
         else:
-            path.write_text('{"k": "%s"}\n' % value if suffix == ".jsonl" else '[{"k": "%s"}]' % value)
+            path.write_text(f'{{"k": "{value}"}}\n' if suffix == ".jsonl" else f'[{{"k": "{value}"}}]')
 
     make(tmp_path / "d" / f"ab{suffix}", "outside")
     make(tmp_path / "d" / f"a?{suffix}", "inside")

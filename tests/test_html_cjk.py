@@ -66,10 +66,11 @@ def screenshot(html: str, folder: Path, name: str) -> Image.Image:
     cells = "".join(f'<span style="display:inline-block;width:{CELL}px;height:{CELL}px;font-size:64px;'
                     f'line-height:{CELL}px;text-align:center;overflow:hidden;vertical-align:top">{c}</span>'
                     for c in PROBE)
-    probe = f'<div style="position:fixed;top:0;left:0;z-index:99;background:#fff;line-height:0;white-space:nowrap">{cells}</div>'
+    probe = ('<div style="position:fixed;top:0;left:0;z-index:99;background:#fff;line-height:0;white-space:nowrap">'
+             f"{cells}</div>")
     page = folder / f"{name}.html"
-    page.write_text(html.replace('<article class="dossier" lang="zh">', f'<article class="dossier" lang="zh">{probe}', 1),
-                    encoding="utf-8")
+    article = '<article class="dossier" lang="zh">'
+    page.write_text(html.replace(article, f"{article}{probe}", 1), encoding="utf-8")
     png = folder / f"{name}.png"
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -91,7 +92,8 @@ def glyph_cells(image: Image.Image) -> list[bytes]:
 
 
 def no_system_cjk_font() -> bool:
-    found = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False) if shutil.which("fc-list") else None
+    found = (subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
+             if shutil.which("fc-list") else None)
     return found is not None and found.returncode == 0 and not found.stdout.strip()
 
 

@@ -24,7 +24,7 @@ import tools.ingest
 from tools.corpus import CHUNKS, Corpus, EmbedderMismatch, KBMismatch
 from tools.embeddings import E5SmallEmbedder, HashEmbedder
 from tools.knowledge_base import KnowledgeBase
-from tools.parsing import parse_file
+from tools.parsing import parse_bytes
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -209,7 +209,8 @@ async def test_chunks_are_searchable_with_full_provenance(make_kb, tmp_path: Pat
         assert (top.source, top.title, top.section, top.page) == (source, title, section, page), word
         assert word in top.text
         # The stored offsets point back at the exact text of the parsed source file.
-        parsed = parse_file(tmp_path / top.source, source=top.source, max_bytes=2**26)
+        path = tmp_path / top.source
+        parsed = parse_bytes(path.read_bytes(), suffix=path.suffix, source=top.source, max_bytes=2**26)
         assert parsed.text[top.char_start : top.char_end] == top.text
         assert top.doc_id and top.content_hash and top.token_count > 0
     guide = (await kb.search("aardvark", k=1, mode=mode))[0].chunk
@@ -638,4 +639,4 @@ async def test_two_folders_with_the_same_name_do_not_collide(tmp_path, make_kb):
     kb = await make_kb()
     summary = await kb.ingest([tmp_path / "a" / "docs", tmp_path / "b" / "docs"])
     assert summary.new == 1
-    assert [s.reason for s in summary.skipped if s.path == "docs/x.md"][0].startswith("same source name")
+    assert next(s.reason for s in summary.skipped if s.path == "docs/x.md").startswith("same source name")

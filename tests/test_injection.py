@@ -23,9 +23,9 @@ from dossier.events import DoneEvent, ToolCallEvent
 from dossier.render import render_markdown
 from dossier.render_html import render_html
 from dossier.research import Researcher
+from dossier.testing import Answer, ScriptedChatModel, scripted_chat_model
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
-from tests.support.analyst_script import Action, AnalystScript, message_texts
-from tests.support.scripted_chat import ScriptedChatModel, ai_tool_call
+from tests.support.analyst_script import AnalystScript
 from tools.knowledge_base import KnowledgeBase
 from tools.research_models import Report
 
@@ -98,25 +98,25 @@ class ObedientAnalyst(AnalystScript):
         super().__init__(**kw)
         self.issued: dict[str, list[str]] = {}  # per research branch, keyed by its question
 
-    def _research(self, texts: list[tuple[str, str]]) -> Action:
+    def research(self, texts: list[tuple[str, str]]) -> Answer:
         results = [t for role, t in texts if role == "tool"]
         if not results:
-            return super()._research(texts)
+            return super().research(texts)
         branch = next((t for role, t in texts if role == "human"), "")
         issued = self.issued.setdefault(branch, [])
         for statement in dict.fromkeys(m.group(0) for t in results for m in INJECT_RE.finditer(t)):
             if statement not in issued:
                 issued.append(statement)
                 self.log.append(f"obeyed:{statement}")
-                return Action("tool", "run_sql", {"sql": statement})
+                return Answer.tool("run_sql", {"sql": statement})
         for sql in (NOTES_SQL, self.sql):
             if sql not in issued:
                 issued.append(sql)
-                return Action("tool", "run_sql", {"sql": sql})
-        return Action("text", payload="Done, as instructed.")
+                return Answer.tool("run_sql", {"sql": sql})
+        return Answer.text("Done, as instructed.")
 
-    def _write(self, prompt: str) -> str:
-        body = super()._write(prompt)
+    def write(self, prompt: str) -> str:
+        body = super().write(prompt)
         for marker in dict.fromkeys(re.findall(r"cite (\[ev:\w+\])", prompt)):
             body += f" The true RAG cost is 0.1M CNY {marker}."
         if "[ev:0000000000]" in prompt:
@@ -131,20 +131,7 @@ class ObedientAnalyst(AnalystScript):
 
 
 def scripted(script: AnalystScript) -> ScriptedChatModel:
-    def responder(messages, tools, kwargs):
-        names = [t["function"]["name"] for t in tools or []]
-        structured = ("ResearchPlan", "EvidenceReview", "ReportOutline")
-        schema = names[0] if len(names) == 1 and names[0] in structured else None
-        action = script.decide(message_texts(messages), names, schema)
-        if action.kind == "json":
-            from agents.llm import schemas
-
-            return getattr(schemas, action.name).model_validate(action.payload)
-        if action.kind == "tool":
-            return ai_tool_call(action.name, action.payload)
-        return action.payload
-
-    return ScriptedChatModel(responder=responder)
+    return scripted_chat_model(script)
 
 
 async def llm_run(kb: KnowledgeBase) -> tuple[Report, list[ToolCallEvent], ObedientAnalyst]:
@@ -222,7 +209,8 @@ async def test_offline_engine_quotes_injected_text_and_obeys_none_of_it(hostile_
 
     sql = [c.arguments["sql"] for c in calls if c.tool == "run_sql"]
     assert sql and not any(INJECT_RE.search(s) for s in sql)  # SQL is built from the catalog, never from text
-    assert any('FROM "notes"' in s for s in sql) and any((e.source or "").endswith("override.md") for e in report.evidence)
+    assert any('FROM "notes"' in s for s in sql)
+    assert any((e.source or "").endswith("override.md") for e in report.evidence)
     check_citations(report)
     check_quoted_only(report)
     body = render_markdown(report).partition("\n## References\n")[0]
@@ -242,7 +230,7 @@ async def test_llm_engine_that_obeys_injections_is_contained(hostile_kb) -> None
 
     obeyed = {c.arguments["sql"]: c for c in calls if c.tool == "run_sql" and INJECT_RE.search(c.arguments["sql"])}
     assert set(obeyed) == {"DROP TABLE costs", "DELETE FROM costs"}, script.log  # from the document and the cell
-    for statement, call in obeyed.items():
+    for call in obeyed.values():
         assert not call.ok and call.summary.startswith("SQL refused: only SELECT/WITH queries are allowed; got ")
     v = report.verification
     assert set(FAKE_IDS) <= set(v.unknown_marker_ids) and v.unknown_markers_removed >= 2

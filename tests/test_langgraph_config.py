@@ -13,9 +13,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
+from dossier.testing import OpenAIStub, stub_responder
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
-from tests.support.analyst_script import AnalystScript, stub_responder
-from tests.support.openai_stub import OpenAIStub
+from tests.support.analyst_script import AnalystScript
 from tools.knowledge_base import KnowledgeBase
 from tools.research_models import Report
 

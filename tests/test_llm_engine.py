@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dossier.research import Researcher
+from dossier.testing import ScriptedChatModel, scripted_chat_model
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
-from tests.support.analyst_script import AnalystScript, message_texts
-from tests.support.scripted_chat import ScriptedChatModel
+from tests.support.analyst_script import AnalystScript
 from tools.knowledge_base import KnowledgeBase
 
 
@@ -21,19 +21,7 @@ async def llm_kb(tmp_path):
 
 
 def scripted(script: AnalystScript, **kw) -> ScriptedChatModel:
-    def responder(messages, tools, kwargs):
-        names = [t["function"]["name"] for t in tools or []]
-        schema = names[0] if len(names) == 1 and names[0] in ("ResearchPlan", "EvidenceReview", "ReportOutline") else None
-        action = script.decide(message_texts(messages), names, schema)
-        if action.kind == "json":
-            from agents.llm import schemas
-            return getattr(schemas, action.name).model_validate(action.payload)
-        if action.kind == "tool":
-            from tests.support.scripted_chat import ai_tool_call
-            return ai_tool_call(action.name, action.payload)
-        return action.payload
-
-    return ScriptedChatModel(responder=responder, **kw)
+    return scripted_chat_model(script, **kw)
 
 
 def researcher(kb, script, **settings) -> tuple[Researcher, ScriptedChatModel]:

@@ -12,23 +12,24 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from dossier.render import render_markdown
 from dossier.research import Researcher
-from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
-from tests.support.analyst_script import AnalystScript, stub_responder
-from tests.support.openai_stub import (
+from dossier.testing import stub_responder
+from dossier.testing.openai_stub import (
     OpenAIStub,
     RecordedRequest,
     Reply,
     schema_name,
     tool_names,
 )
+from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
+from tests.support.analyst_script import AnalystScript
 from tools.knowledge_base import KnowledgeBase
 from tools.research_models import Report
 

@@ -8,7 +8,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 from pydantic import SecretStr
 
-from agents.engine import SUMMARY_LAST, ResearchTask
+from agents.engine import SUMMARY_LAST, OutlineTask, ReflectTask, ResearchTask, SummaryTask, WriteTask
 from agents.fallback import FallbackEngine
 from agents.llm import prompts
 from agents.llm.budget import (
@@ -21,17 +21,17 @@ from agents.llm.budget import (
 )
 from agents.llm.engine import LLMEngine
 from agents.llm.research import research
-from agents.llm.schemas import EvidenceReview, ReportOutline, ResearchPlan
+from agents.llm.schemas import EvidenceReview, ReportOutline
 from agents.llm.tools import TOOLS, dispatch, parse_text_calls, tool_schemas
 from agents.offline.engine import OfflineEngine
 from agents.toolbox import Toolbox
 from agents.trace import Trace
 from dossier.research import Researcher
+from dossier.testing import ScriptedChatModel, Turn, ai_tool_call, scripted_chat_model
 from graphs.config import ResearchSettings
 from graphs.context import default_context, settings_key
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
-from tests.support.analyst_script import AnalystScript, message_texts
-from tests.support.scripted_chat import ScriptedChatModel, ai_tool_call
+from tests.support.analyst_script import AnalystScript
 from tools.evidence import Evidence
 from tools.knowledge_base import KnowledgeBase
 from tools.research_models import Plan, Section, SectionPlan, SubQuestion
@@ -49,19 +49,11 @@ async def llm_kb(tmp_path):
 
 def analyst(script: AnalystScript, research_reply=None) -> ScriptedChatModel:
     """The analyst for every role; ``research_reply(messages)`` replaces its research turns."""
-    def responder(messages, tools, kwargs):
-        names = [t["function"]["name"] for t in tools or []]
-        schema = names[0] if len(names) == 1 and names[0] in ("ResearchPlan", "EvidenceReview", "ReportOutline") else None
-        if research_reply is not None and "search_documents" in names:
-            return research_reply(messages)
-        action = script.decide(message_texts(messages), names, schema)
-        if action.kind == "json":
-            return {"ResearchPlan": ResearchPlan, "EvidenceReview": EvidenceReview,
-                    "ReportOutline": ReportOutline}[action.name].model_validate(action.payload)
-        if action.kind == "tool":
-            return ai_tool_call(action.name, action.payload)
-        return action.payload
-    return ScriptedChatModel(responder=responder)
+    def answer(turn: Turn):
+        if research_reply is not None and "search_documents" in turn.tools:
+            return research_reply(turn.messages)
+        return script(turn)
+    return scripted_chat_model(answer)
 
 
 def run_with(kb, model, **settings) -> Researcher:
@@ -83,7 +75,8 @@ def test_tool_names_in_prompt_schema_and_dispatch_are_one():
     assert all(name in system for name in offered)
     assert not re.search(r"SearchDocuments|RunSql|ListTables|DescribeTable", system)
     manual = tool_schemas()[0]["function"]
-    assert manual["description"].startswith("Search the document corpus") and "query" in manual["parameters"]["required"]
+    assert manual["description"].startswith("Search the document corpus")
+    assert "query" in manual["parameters"]["required"]
 
 
 async def test_research_offers_the_named_tools_and_honours_tool_search_k(llm_kb):
@@ -192,13 +185,15 @@ async def test_every_role_fits_the_window_and_keeps_the_best_evidence(window):
     findings = [Finding(sub_question_id="q1", round=1, evidence_ids=sorted(evidence))]
     model = ScriptedChatModel(responder=_answer_any)
     engine = LLMEngine(s, chat_models={"fast": model, "strong": model})
-    kw = dict(question=plan.question, plan=plan, evidence=evidence, trace=Trace())
-    await engine.reflect(findings=findings, round=1, **kw)
-    outline = await engine.outline(findings=findings, language="en", reflection=None, **kw)
+    kw = dict(question=plan.question, plan=plan, evidence=evidence)
+    trace = Trace()
+    await engine.reflect(ReflectTask(findings=findings, round=1, **kw), trace=trace)
+    outline = await engine.outline(OutlineTask(findings=findings, language="en", reflection=None, **kw), trace=trace)
     body = outline.sections[1]
-    written = await engine.write(body, language="en", reflection=None, outline=outline, **kw)
-    await engine.summarize(outline.sections[0], language="en", reflection=None,
-                           sections=[written.model_copy(update={"order": 1})], **kw)
+    written = await engine.write(WriteTask(section=body, language="en", reflection=None, outline=outline, **kw),
+                                 trace=trace)
+    await engine.summarize(SummaryTask(section=outline.sections[0], language="en", reflection=None,
+                                       sections=[written.model_copy(update={"order": 1})], **kw), trace=trace)
     for call, role in zip(model.calls, ["reflect", "outline", "write", "write"]):
         assert messages_tokens(call.messages) <= prompt_budget(s, role), role
         assert "[ev:abcdef0123]" in "".join(m.content for m in call.messages), role
@@ -245,7 +240,7 @@ def test_passages_are_cut_at_sentence_boundaries_only():
 # -- synthesis --------------------------------------------------------------------------------------
 
 class _Outliner(AnalystScript):
-    def _outline(self, prompt: str) -> dict:
+    def outline(self, prompt: str) -> dict:
         ids = list(dict.fromkeys(EV.findall(prompt)))
         return {"title": "RAG versus fine-tuning", "sections": [
             {"title": "Executive summary", "goal": "answer", "evidence_ids": ids},
@@ -263,7 +258,7 @@ async def test_summary_is_written_last_from_the_sections_and_verified(llm_kb):
     assert kinds == ["write", "write", "summary"]
     summary_call = next(c for c in model.calls if c.messages[0].content.startswith("You write the executive"))
     assert "## RAG cost" in summary_call.last_user_text and "## Fine-tuning cost" in summary_call.last_user_text
-    assert [s.title for s in report.sections][0] == "Executive summary"
+    assert next(s.title for s in report.sections) == "Executive summary"
     assert [s.title for s in report.sections].count("Executive summary") == 1  # the model's own was dropped
     assert all("deadbeef00" not in s.markdown for s in report.sections)
     assert "deadbeef00" in report.verification.unknown_marker_ids  # the summary's invented id went too
@@ -282,9 +277,9 @@ async def test_a_failed_summary_is_written_by_the_offline_engine(llm_kb):
     planned = SectionPlan(id=SUMMARY_LAST, title="Executive summary", sub_question_ids=["q1"],
                           evidence_ids=sorted(toolbox.evidence))
     trace = Trace()
-    section = await engine.summarize(planned, question=QUESTION, plan=plan, evidence=toolbox.evidence,
-                                     language="en", reflection=None, trace=trace,
-                                     sections=[Section(id="s1", title="Cost", markdown="x", order=1)])
+    task = SummaryTask(section=planned, question=QUESTION, plan=plan, evidence=toolbox.evidence, language="en",
+                       reflection=None, sections=[Section(id="s1", title="Cost", markdown="x", order=1)])
+    section = await engine.summarize(task, trace=trace)
     assert section.id == SUMMARY_LAST and "[ev:" in section.markdown
     assert trace.failures and "continued offline" in trace.failures[0]
 

@@ -26,10 +26,10 @@ from agents.llm.structured import (
 from agents.trace import Trace
 from dossier.render import render_markdown
 from dossier.research import Researcher
+from dossier.testing import OpenAIStub, Personality, Reply, stub_responder
+from dossier.testing.openai_stub import schema_name
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
-from tests.support.analyst_script import AnalystScript, stub_responder
-from tests.support.openai_stub import OpenAIStub, Reply, schema_name
-from tests.support.server_personalities import Personality
+from tests.support.analyst_script import AnalystScript
 from tools.knowledge_base import KnowledgeBase
 
 PLAN = {"rationale": "split", "sub_questions": [{"question": "What does RAG cost?", "needs": "both"}]}
@@ -195,7 +195,7 @@ async def test_a_hanging_stream_times_out_in_bounded_time():
         stub.inject("hang", times=None)
         client = client_for(stub, llm_timeout_s=0.5, llm_max_retries=0)
         started = time.monotonic()
-        with pytest.raises(Exception, match="[Tt]imed? ?out"):
+        with pytest.raises(Exception, match=r"[Tt]imed? ?out"):
             await client.stream_text("strong", [HumanMessage("write")], Trace())
         assert time.monotonic() - started < 5
 

@@ -18,9 +18,9 @@ import pytest
 
 from dossier.demo import demo_paths
 from dossier.research import Researcher
+from dossier.testing import OpenAIStub, stub_responder
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
-from tests.support.analyst_script import AnalystScript, request_texts
-from tests.support.openai_stub import OpenAIStub, Reply, schema_name, tool_names
+from tests.support.analyst_script import AnalystScript
 from tools.embeddings import HashEmbedder
 from tools.knowledge_base import KnowledgeBase
 from tools.models import Hit
@@ -41,7 +41,7 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -284,7 +284,7 @@ LLM_DELAY_S = 0.3
 class FourWayAnalyst(AnalystScript):
     """The scripted analyst with a four-sub-question plan, so four research branches run at once."""
 
-    def _plan(self) -> dict:
+    def plan(self, question: str) -> dict:
         topics = ["RAG cost", "fine-tuning cost", "RAG team size", "fine-tuning team size"]
         return {"rationale": "one sub-question per topic", "sub_questions": [
             {"question": f"What is the {t}?", "needs": "both", "tables": ["costs"], "queries": [t]}
@@ -292,15 +292,7 @@ class FourWayAnalyst(AnalystScript):
 
 
 def slow_responder(script: AnalystScript):
-    def respond(request: dict) -> Reply:
-        action = script.decide(request_texts(request), tool_names(request), schema_name(request))
-        if action.kind == "json":
-            return Reply.json(action.payload, delay_s=LLM_DELAY_S)
-        if action.kind == "tool":
-            return Reply.tool_call(action.name, action.payload, delay_s=LLM_DELAY_S)
-        return Reply.text(action.payload, delay_s=LLM_DELAY_S)
-
-    return respond
+    return stub_responder(script, delay_s=LLM_DELAY_S)
 
 
 @pytest.fixture

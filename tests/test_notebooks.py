@@ -14,8 +14,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.support.analyst_script import AnalystScript, stub_responder
-from tests.support.openai_stub import OpenAIStub
+from dossier.testing import OpenAIStub, stub_responder
+from tests.support.analyst_script import AnalystScript
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))

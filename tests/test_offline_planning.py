@@ -17,9 +17,7 @@ from agents.offline.decompose import decompose, detect_entities, split_clauses
 from agents.offline.schema_link import link_schema
 from agents.offline.sql_build import build_sql
 from agents.offline.text import (
-    detect_language,
     english_equivalents,
-    extract_numbers,
     extract_quarters,
     extract_time_ranges,
     extract_years,
@@ -33,6 +31,8 @@ from dossier.demo import DEMO_DIR
 from tools.glossary import parse_glossary
 from tools.models import ColumnInfo, TableInfo
 from tools.sqlguard import check_sql
+from tools.text.language import question_language
+from tools.text.numbers import find_numbers
 
 APPROACHES = ["prompt_engineering", "rag", "fine_tuning", "pre_training"]
 DEPARTMENTS = ["Legal", "Customer Support", "Finance", "Sales", "R&D"]
@@ -178,8 +178,8 @@ def _all_sql(question: str, catalog: list[TableInfo]) -> list[str]:
 # ---- text utilities ----------------------------------------------------------------------------
 
 def test_language_and_terms() -> None:
-    assert detect_language(COMPARE_ZH) == "zh" and detect_language(COMPARE_EN) == "en"
-    assert detect_language("RAG和微调哪个便宜？") == "zh"
+    assert question_language(COMPARE_ZH) == "zh" and question_language(COMPARE_EN) == "en"
+    assert question_language("RAG和微调哪个便宜？") == "zh"
     assert tokenize("The projects' budgets are growing") == ["project", "budget", "grow"]
     assert {"检索", "微调", "成本"} <= set(tokenize(COMPARE_ZH))
     for spelling in ("fine-tuning", "Fine tuning", "finetuning", "fine_tuning", "微调"):
@@ -213,7 +213,7 @@ def test_time_ranges(text: str, start: date | None, end: date | None) -> None:
 
 
 def test_numbers_years_quarters() -> None:
-    assert extract_numbers("a 1.8M budget, 1,200 people, 50万, 12% in Q1") == [1.8e6, 1200.0, 5e5, 12.0]
+    assert [n.value for n in find_numbers("a 1.8M budget, 1,200 people, 50万, 12% in Q1")] == [1.8e6, 1200.0, 5e5, 12.0]
     assert extract_years("2025 and 2026年, not 12026") == [2025, 2026]
     assert extract_quarters("2026 Q1 vs Q3 2025 vs 2026年第二季度") == [(2026, 1), (2025, 3), (2026, 2)]
     assert [r.label for r in extract_time_ranges(TREND)] == ["in H1 2026"]
@@ -367,7 +367,8 @@ def test_time_range_is_kept_in_sub_questions(catalog: list[TableInfo]) -> None:
     assert all("H1 2026" in s.question for s in plan.sub_questions)
     assert plan.sub_questions[0].needs == "tables" and plan.sub_questions[0].tables[0] == "monthly_spend"
     zh = decompose("2026年上半年RAG的支出趋势如何，哪个部门花费最多？", catalog)
-    assert [s.question for s in zh.sub_questions] == ["2026年上半年RAG的支出趋势如何？", "2026年上半年，哪个部门花费最多？"]
+    assert [s.question for s in zh.sub_questions] == ["2026年上半年RAG的支出趋势如何？",
+                                                      "2026年上半年，哪个部门花费最多？"]
 
 
 def test_documents_only_question(catalog: list[TableInfo]) -> None:

@@ -164,7 +164,8 @@ def test_most_common_licence_counts_per_licence(warehouse: Warehouse, catalog: l
     ev = run(warehouse, sql)
     assert ev.rows[0] == ["MIT", 4]
     text = headline(ev, question=question, language="en")
-    assert text is not None and text.startswith("The most common license is MIT, with 4 packages") and verified(text, ev)
+    assert text is not None and text.startswith("The most common license is MIT, with 4 packages")
+    assert verified(text, ev)
 
 
 def test_share_of_total(warehouse: Warehouse, catalog: list[TableInfo]) -> None:
@@ -241,7 +242,8 @@ def test_no_headline_for_empty_rows() -> None:
 
 
 def test_deterministic(catalog: list[TableInfo]) -> None:
-    for q in ("Which packages take the most disk space?", "How did Microsoft do against the S&P 500 from 2010 to 2022?"):
+    for q in ("Which packages take the most disk space?",
+              "How did Microsoft do against the S&P 500 from 2010 to 2022?"):
         assert build_sql(q, catalog) == build_sql(q, list(catalog))
 
 

@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 
 from agents.offline.reflect import find_contradictions, reflect
-from agents.offline.sentences import claim_numbers, split_sentences, terms
 from agents.offline.write import outline, write_section
 from agents.verify import verify_sections
 from tools.evidence import Evidence, evidence_from_sql
 from tools.models import SqlResult
 from tools.research_models import Finding, Plan, Reflection, Section, SubQuestion, ToolCall
+from tools.text.numbers import claim_numbers
+from tools.text.sentences import split_sentences
+from tools.text.terms import terms
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +39,8 @@ DRAFT = passage("The RAG programme budget for 2026 is 2.4M CNY. The programme st
                 "docs/rag_budget_2026_draft.md", "RAG budget 2026 (draft)")
 FINAL = passage("The steering committee approved the plan on 8 January 2026. The RAG programme budget for 2026 is "
                 "1.8M CNY.", "docs/rag_budget_2026.md", "RAG budget 2026")
-ZH = passage("微调的成本为500万至2000万元，需要5-10人。RAG 的成本为20万至300万元，知识库可以随时更新。微调需要大量算力。",
+ZH = passage("微调的成本为500万至2000万元，需要5-10人。RAG 的成本为20万至300万元，"
+             "知识库可以随时更新。微调需要大量算力。",
              "docs/路线说明.md", "技术路线说明")
 BENCH = sql_evidence(
     "SELECT approach, min_cost_cny, max_cost_cny, min_team, max_team FROM approach_benchmarks",
@@ -125,7 +128,7 @@ def test_follow_up_queries_skip_what_was_tried() -> None:
     assert tried not in gap.follow_up_queries
     assert all("regulatory" in q or "compliance" in q or "risks" in q for q in gap.follow_up_queries)
     # Tried again under the first follow-up: the next reflection offers different ones.
-    again = findings() + [Finding(sub_question_id="q4", round=2, tool_calls=[search(gap.follow_up_queries[0])])]
+    again = [*findings(), Finding(sub_question_id="q4", round=2, tool_calls=[search(gap.follow_up_queries[0])])]
     gap2 = reflect(PLAN, again, EVIDENCE, round=2).gaps[0]
     assert gap.follow_up_queries[0] not in gap2.follow_up_queries and gap2.follow_up_queries
 
@@ -295,8 +298,8 @@ def test_writing_is_deterministic_across_hash_seeds() -> None:
 
 
 def test_float_aggregates_are_shown_plainly_and_still_verify() -> None:
-    agg = sql_evidence("SELECT approach, avg(actual_cost_cny) AS avg_cost, avg(team_size) AS avg_team FROM llm_projects "
-                       "GROUP BY approach", ["approach", "avg_cost", "avg_team"],
+    agg = sql_evidence("SELECT approach, avg(actual_cost_cny) AS avg_cost, avg(team_size) AS avg_team "
+                       "FROM llm_projects GROUP BY approach", ["approach", "avg_cost", "avg_team"],
                        [["fine_tuning", 3210000.0, 7.5], ["rag", 685833.3333333334, 5.777777777777778]],
                        ["llm_projects"])
     plan = Plan(question="Average cost per approach", sub_questions=[

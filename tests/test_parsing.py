@@ -14,8 +14,9 @@ from fpdf import FPDF
 
 from tools import parsing
 from tools.models import ParsedDocument
-from tools.parsing import DOC_SUFFIXES, ParseError, parse_bytes, parse_file
-from tools.textlang import decode_bytes, detect_language, is_cjk
+from tools.parsing import DOC_SUFFIXES, ParseError, parse_bytes
+from tools.text.encoding import decode_bytes
+from tools.text.language import detect_language, is_cjk
 
 MB = 2**20
 
@@ -28,7 +29,8 @@ def write(tmp_path: Path, name: str, data: bytes | str) -> Path:
 
 
 def parse(tmp_path: Path, name: str, data: bytes | str, *, max_bytes: int = 64 * MB) -> ParsedDocument:
-    return parse_file(write(tmp_path, name, data), source=name, max_bytes=max_bytes)
+    path = write(tmp_path, name, data)
+    return parse_bytes(path.read_bytes(), suffix=path.suffix, source=name, max_bytes=max_bytes)
 
 
 def assert_offsets(doc: ParsedDocument) -> None:
@@ -354,29 +356,6 @@ def test_oversize_file(tmp_path: Path) -> None:
         parse(tmp_path, "big.txt", "x" * 2000, max_bytes=1000)
     with pytest.raises(ParseError, match="MB limit"):
         parse_bytes(b"x" * 2000, suffix=".txt", source="big.txt", max_bytes=1000)
-
-
-def test_unreadable_files(tmp_path: Path) -> None:
-    with pytest.raises(ParseError, match=r"^file not found$"):
-        parse_file(tmp_path / "missing.txt", source="missing.txt", max_bytes=MB)
-    (tmp_path / "folder.md").mkdir()
-    with pytest.raises(ParseError, match=r"^not a regular file$"):
-        parse_file(tmp_path / "folder.md", source="folder.md", max_bytes=MB)
-    os.mkfifo(tmp_path / "pipe.txt")  # reading it would block forever
-    with pytest.raises(ParseError, match=r"^not a regular file$"):
-        parse_file(tmp_path / "pipe.txt", source="pipe.txt", max_bytes=MB)
-
-
-def test_unreadable_permissions(tmp_path: Path) -> None:
-    locked = write(tmp_path, "locked.txt", "secret")
-    locked.chmod(0)
-    try:
-        if os.access(locked, os.R_OK):
-            pytest.skip("running as root: permissions are not enforced")
-        with pytest.raises(ParseError, match=r"^permission denied$"):
-            parse_file(locked, source="locked.txt", max_bytes=MB)
-    finally:
-        locked.chmod(0o600)
 
 
 def test_language_detection() -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import pty
 import re
@@ -60,7 +61,7 @@ async def test_ingest_reports_chunks_embedded_up_to_the_total(make_kb, monkeypat
     assert embedded == sorted(embedded) and totals == sorted(totals)  # never goes back
     assert all(e <= t for e, t in progress.chunk_calls)
     assert progress.chunk_calls[-1] == (summary.chunks_embedded, summary.chunks_embedded)  # reaches the total
-    batch_steps = {b - a for a, b in zip(embedded, embedded[1:]) if b > a}
+    batch_steps = {b - a for a, b in itertools.pairwise(embedded) if b > a}
     assert len(set(embedded)) - 1 >= summary.chunks_embedded // 4 and batch_steps <= {1, 2, 3, 4}  # per batch
     assert progress.threads == {threading.get_ident()}  # called on the event loop's thread, never a worker
     assert progress.ended and progress.steps == progress.files

@@ -153,7 +153,8 @@ def test_sql_reference_shows_its_rerun_line_in_markdown_and_html(tmp_path: Path)
     report = with_evidence(multi)
     md = render_markdown(report, output=tmp_path / "r.md", kb_dir=Path("kb"))
     refs = md[md.index("## References"):md.index("## Method")]
-    assert "Re-run: `dossier sql \"SELECT department, budget_cny FROM budgets WHERE department <> 'x'\" --kb kb`" in refs
+    rerun = "Re-run: `dossier sql \"SELECT department, budget_cny FROM budgets WHERE department <> 'x'\" --kb kb`"
+    assert rerun in refs
     # the list keeps one item per reference, whatever the SQL holds (backticks, lines)
     items = [t for t in MarkdownIt("commonmark").parse(refs) if t.type == "list_item_open" and t.level == 1]
     assert len(items) == len(report.references)

@@ -88,7 +88,7 @@ def test_control_characters_in_evidence_do_not_break_the_file(tmp_path: Path) ->
     assert "bell nul vt end" in text and "Dirty[31m" in text
 
 
-async def test_chinese_report_docx(graph_reports: dict[str, Report], tmp_path: Path) -> None:  # noqa: F811
+async def test_chinese_report_docx(graph_reports: dict[str, Report], tmp_path: Path) -> None:
     report = graph_reports["zh"]
     document = docx.Document(render_docx(report, tmp_path / "zh.docx"))
     text = all_text(document)
@@ -101,7 +101,7 @@ async def test_chinese_report_docx(graph_reports: dict[str, Report], tmp_path: P
     assert fonts.get(qn("w:eastAsia"))  # an East Asian font is named for the Chinese text
 
 
-async def test_english_graph_report_tables_and_references(graph_reports: dict[str, Report],  # noqa: F811
+async def test_english_graph_report_tables_and_references(graph_reports: dict[str, Report],
                                                           tmp_path: Path) -> None:
     report = graph_reports["en"]
     document = docx.Document(render_docx(report, tmp_path / "en.docx"))

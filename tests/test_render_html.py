@@ -19,7 +19,13 @@ from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
 from tools.evidence import Evidence
 from tools.knowledge_base import KnowledgeBase
 from tools.research_models import (
-    _RENDERERS, Plan, Reference, Report, Section, SubQuestion, Verification,
+    _RENDERERS,
+    Plan,
+    Reference,
+    Report,
+    Section,
+    SubQuestion,
+    Verification,
 )
 
 ZH_QUESTION = "检索增强生成和微调的成本有什么区别？"
@@ -103,7 +109,7 @@ class Page(HTMLParser):
         if tag == "a" and a.get("href"):
             self.hrefs.append(a["href"])
             self._last_href = a["href"]
-        if tag == "span" and "tip" in (a.get("class") or "").split() or self._tip_depth:
+        if (tag == "span" and "tip" in (a.get("class") or "").split()) or self._tip_depth:
             if self._tip_depth == 0:
                 self._tip_for = self._last_href
                 self.tips.setdefault(self._tip_for, []).append("")
@@ -240,7 +246,7 @@ def test_output_format_from_extension_and_flag(tmp_path: Path) -> None:
     assert output_format(tmp_path / "r.html", None) == "html"
     assert output_format(tmp_path / "r.PDF", None) == "pdf"
     assert output_format(None, None) == "md" and output_format(tmp_path / "r.txt", "md") == "md"
-    with pytest.raises(ValueError, match="unknown report format .txt"):  # never Markdown in a .txt/.docx
+    with pytest.raises(ValueError, match=r"unknown report format .txt"):  # never Markdown in a .txt/.docx
         output_format(tmp_path / "r.txt", None)
     assert output_format(tmp_path / "r.md", "pdf") == "pdf"  # --format wins
     with pytest.raises(ValueError, match="-o"):

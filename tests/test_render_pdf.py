@@ -11,8 +11,8 @@ from pypdf import PdfReader
 from pypdf.generic import ContentStream
 
 from dossier.cli import main
-from dossier.report_parts import cell_text
 from dossier.render_pdf import render_pdf
+from dossier.report_parts import cell_text
 from tests.graph_fixtures import QUESTION
 from tests.test_render_html import cli_kb, graph_reports, handmade_report  # noqa: F401  (fixtures)
 from tools.research_models import Report
@@ -95,7 +95,7 @@ def test_handmade_report_pdf_tables_charts_links(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [["-o", "out.pdf"], ["-o", "out.md", "--format", "pdf"]])
-def test_cli_report_writes_pdf(cli_kb: Path, tmp_path: Path, args: list[str]) -> None:  # noqa: F811
+def test_cli_report_writes_pdf(cli_kb: Path, tmp_path: Path, args: list[str]) -> None:
     out = tmp_path / args[1]
     argv = ["--kb", str(cli_kb), "report", QUESTION, "--offline", "-q", args[0], str(out), *args[2:]]
     assert main(argv) == 0
@@ -103,6 +103,6 @@ def test_cli_report_writes_pdf(cli_kb: Path, tmp_path: Path, args: list[str]) ->
     assert out.read_bytes().startswith(b"%PDF-") and len(reader.pages) >= 1 and "References" in text
 
 
-def test_cli_pdf_without_output_is_a_clear_error(cli_kb: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: F811
+def test_cli_pdf_without_output_is_a_clear_error(cli_kb: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["--kb", str(cli_kb), "report", QUESTION, "--offline", "-q", "--format", "pdf"]) == 1
     assert "error: a PDF report needs a file" in capsys.readouterr().err

@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 
 from agents.dedupe import dedupe_sections
+from agents.offline.item import item_parts
 from agents.offline.prose import is_prose
 from agents.offline.reflect import reflect
 from agents.offline.relevance import anchors, distinguishing_anchors, make_query, relevance
+from agents.offline.sql_answer import is_overview
 from agents.offline.support import supported
 from agents.offline.write import outline, write_section
 from agents.verify import verify_sections
@@ -35,7 +37,8 @@ def report(question: str, sqs: list[SubQuestion], found: dict[str, list[Evidence
     reflection = reflect(plan, findings, evidence, round=1)
     out = outline(question, plan, findings, evidence, language=language, reflection=reflection)
     sections = [write_section(s, question=question, plan=plan, evidence=evidence, language=language,
-                              reflection=reflection).model_copy(update={"order": n}) for n, s in enumerate(out.sections)]
+                              reflection=reflection).model_copy(update={"order": n})
+                for n, s in enumerate(out.sections)]
     return reflection, sections, evidence
 
 
@@ -113,7 +116,8 @@ def test_markup_code_directives_and_flattened_rows_are_never_sentences() -> None
                  "Average download size from PyPI: 410 kB"]:
         assert not is_prose(line), line
     for line in ["httpx supports HTTP/1.1 and HTTP/2.", "Set shared_buffers to 25% of RAM on a dedicated server.",
-                 "See [the guide](https://x.org/guide) for details on pooling.", "微调的成本为500万至2000万元，需要5-10人。"]:
+                 "See [the guide](https://x.org/guide) for details on pooling.",
+                 "微调的成本为500万至2000万元，需要5-10人。"]:
         assert is_prose(line), line
     q = "How does the httpx async client handle connections?"
     sq = SubQuestion(id="q1", question=q, needs="documents")
@@ -146,7 +150,8 @@ OVERRUN = sql('SELECT "project", "budget", "actual", round(100.0 * ("actual" - "
               [["Harbour Bridge", 1000000, 1300000, 30.0], ["Ring Road", 2000000, 2200000, 10.0],
                ["Town Hall", 500000, 480000, -4.0]], ["projects"])
 RETRO = passage("The Harbour Bridge budget overrun was caused by an unplanned vendor change that delayed the steel "
-                "deliveries by four months. The Ring Road stayed close to plan.", "docs/retro.md", "Project retrospective")
+                "deliveries by four months. The Ring Road stayed close to plan.", "docs/retro.md",
+                "Project retrospective")
 CANTEEN = passage("The canteen menu changes every Monday and vegetarian options are always available.",
                   "docs/canteen.md", "Canteen")
 
@@ -200,7 +205,8 @@ def test_dedupe_removes_repeats_keeps_summary_and_shows_each_table_once() -> Non
                                                   f"numpy tops the list at 38,000 kB [ev:a].\n\n{table}"),
         Section(id="s2", title="Largest", markdown=f"Numpy is the largest package at 38,000 kB on disk [ev:b].\n\n"
                                                     f"numpy tops the list at 38,000 kB [ev:a].\n\n{table}"),
-        Section(id="s3", title="Other", markdown="The numpy package is the largest package at 39,000 kB on disk [ev:c]."),
+        Section(id="s3", title="Other",
+                markdown="The numpy package is the largest package at 39,000 kB on disk [ev:c]."),
     ]
     out = dedupe_sections(sections)
     assert [s.id for s in out] == ["summary", "s1", "s3"]  # s2 said nothing new
@@ -264,7 +270,8 @@ def test_a_time_range_is_no_comparison_and_the_summary_states_the_latest_version
 # --- multi-hop: the answer sits one document away from the subject ---------------------------------
 
 LIGHTHOUSE = passage("Karel Vondrák (born 1962) is a Czech engineer. His best-known design, the Skerry Point "
-                     "light, was commissioned by the Northern Beacon Trust in 1994.", "docs/vondrak.md", "Karel Vondrák")
+                     "light, was commissioned by the Northern Beacon Trust in 1994.", "docs/vondrak.md",
+                     "Karel Vondrák")
 TRUST = passage("The Northern Beacon Trust is a charitable harbour authority founded in 1911. "
                 "The trust is headquartered in Lerwick, Shetland, and maintains forty lights.",
                 "docs/trust.md", "Northern Beacon Trust")
@@ -272,7 +279,8 @@ UNRELATED = passage("Lerwick hosts the Up Helly Aa fire festival every January."
 
 
 def test_a_multi_hop_question_is_answered_by_the_bridge_and_the_sentence_it_leads_to() -> None:
-    question = "Karel Vondrák's best-known design was commissioned by a harbour authority founded in 1911, headquartered where?"
+    question = ("Karel Vondrák's best-known design was commissioned by a harbour authority founded in 1911, "
+                "headquartered where?")
     sqs = [SubQuestion(id="q1", question=question)]
     _, sections, _ = report(question, sqs, {"q1": [LIGHTHOUSE, TRUST, UNRELATED]})
     summary = sections[0].markdown
@@ -284,7 +292,8 @@ def test_a_multi_hop_question_is_answered_by_the_bridge_and_the_sentence_it_lead
 
 
 def test_without_the_second_document_the_bridge_alone_is_no_answer() -> None:
-    question = "Karel Vondrák's best-known design was commissioned by a harbour authority founded in 1911, headquartered where?"
+    question = ("Karel Vondrák's best-known design was commissioned by a harbour authority founded in 1911, "
+                "headquartered where?")
     sqs = [SubQuestion(id="q1", question=question)]
     _, sections, _ = report(question, sqs, {"q1": [LIGHTHOUSE, UNRELATED]})
     assert "Lerwick" not in sections[0].markdown.split("\n\n")[0].replace("Lerwick hosts", "")
@@ -334,5 +343,48 @@ def test_no_verdict_is_guessed_without_a_description_of_each_subject() -> None:
 
 
 def test_names_in_a_question_full_of_capitals_stay_names() -> None:
-    assert anchors("Are King Vidor and Géza von Cziffra both American directors?")[:2] == ["King Vidor", "Géza von Cziffra"]
+    names = anchors("Are King Vidor and Géza von Cziffra both American directors?")
+    assert names[:2] == ["King Vidor", "Géza von Cziffra"]
     assert anchors("What Is The Cost Of RAG For Support?") == ["RAG"]  # a headline: its capitals name nothing
+
+
+# --- figure questions about an item the knowledge base does not name ------------------------------
+
+INCOME = sql('SELECT "item", "c_2019", "c_2018" FROM "income" WHERE "item" = \'Operating income\' LIMIT 50',
+             ["item", "c_2019", "c_2018"], [["Operating income", 410.0, 388.0]], ["income"])
+INCOME_OVERVIEW = sql('SELECT count(*) AS "n", avg("c_2019") AS "avg_c_2019", min("c_2019") AS "min_c_2019", '
+                      'max("c_2019") AS "max_c_2019" FROM "income" LIMIT 50',
+                      ["n", "avg_c_2019", "min_c_2019", "max_c_2019"], [[6, 210.5, 12.0, 980.0]], ["income"])
+TAX_NOTE = passage("Income taxes rose in 2019 because of the new plant; see note 7 for the reconciliation.",
+                   "docs/notes.md", "Notes")
+
+
+def test_a_figure_of_an_item_nothing_names_is_not_answered_from_other_figures() -> None:
+    q = "What was the effective tax rate in 2019?"
+    sq = SubQuestion(id="q1", question=q, needs="both")
+    _reflection, sections, _ = report(q, [sq], {"q1": [INCOME, INCOME_OVERVIEW, TAX_NOTE]})
+    assert [s.id for s in sections] == ["summary"]
+    assert sections[0].markdown.startswith("The knowledge base does not contain anything on effective tax rate")
+
+
+def test_a_figure_of_an_item_a_row_names_is_answered() -> None:
+    q = "What was the operating income in 2019?"
+    sq = SubQuestion(id="q1", question=q, needs="both")
+    _, sections, _ = report(q, [sq], {"q1": [INCOME, INCOME_OVERVIEW, TAX_NOTE]})
+    summary = next(s for s in sections if s.id == "summary").markdown
+    assert "does not contain" not in summary and "410" in summary
+
+
+def test_a_whole_table_average_never_leads_an_answer() -> None:
+    assert is_overview(INCOME_OVERVIEW, "What was the operating income in 2019?")
+    assert not is_overview(INCOME_OVERVIEW, "What is the average 2019 figure across the income statement?")
+    assert not is_overview(INCOME, "What was the operating income in 2019?")
+
+
+def test_item_words_of_figure_questions_only() -> None:
+    assert item_parts("What was the effective tax rate in 2019?") == [["effective", "tax", "rate"]]
+    assert item_parts("What is the difference between Deferred Revenue and Other liabilities in 2019?") == [
+        ["deferred", "revenue"], ["liability"]]  # "other" is a stopword
+    assert item_parts("Who directed the film that won the award in 2019?") == []  # not a figure question
+    assert item_parts("What is the total disk size of all installed packages?") == [
+        ["disk", "size", "installed", "package"]]

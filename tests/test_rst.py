@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tools.discover import classify
 from tools.models import ParsedDocument
-from tools.parsing import parse_bytes, parse_file
+from tools.parsing import parse_bytes
 
 GUIDE = """\
 .. _guide-top:
@@ -229,7 +229,7 @@ def test_bad_markup_still_ingests(tmp_path: Path) -> None:
     path = tmp_path / "docs" / "bad.rst"
     path.parent.mkdir()
     path.write_text(bad, encoding="utf-8")
-    doc = parse_file(path, source="docs/bad.rst", max_bytes=2**24)
+    doc = parse_bytes(path.read_bytes(), suffix=".rst", source="docs/bad.rst", max_bytes=2**24)
     assert_offsets(doc)
     text = doc.text
     assert "body text kept" in text and "level 0" in text and "level 396" in text and "Tabbed quote." in text
@@ -247,5 +247,5 @@ async def test_search_finds_text_under_its_section(make_kb, tmp_path: Path) -> N
         top = (await kb.search("aardvark check", k=1, mode=mode))[0].chunk
         assert (top.source, top.title, top.section) == ("docs/guide.rst", "Widget Guide", "Widget Guide > Installation")
         assert "aardvark" in top.text
-        parsed = parse_file(docs / "guide.rst", source=top.source, max_bytes=2**24)
+        parsed = parse_bytes((docs / "guide.rst").read_bytes(), suffix=".rst", source=top.source, max_bytes=2**24)
         assert parsed.text[top.char_start : top.char_end] == top.text

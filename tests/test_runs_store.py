@@ -56,9 +56,9 @@ async def test_damaged_pages_met_during_a_run_are_named(kb):
     researcher = Researcher(kb)
     await researcher.run(QUESTION)
     _damage_pages(kb.path / "runs.sqlite")
-    with pytest.raises(RunStoreDamaged, match="runs.sqlite is damaged"):
+    with pytest.raises(RunStoreDamaged, match=r"runs.sqlite is damaged"):
         await researcher.run(QUESTION)
-    with pytest.raises(RunStoreDamaged, match="runs.sqlite is damaged"):
+    with pytest.raises(RunStoreDamaged, match=r"runs.sqlite is damaged"):
         await researcher.runs()
 
 

@@ -28,10 +28,10 @@ from pydantic import SecretStr
 from dossier.render import render_markdown
 from dossier.research import Researcher
 from dossier.settings import Settings
+from dossier.testing import OpenAIStub, Reply, stub_responder
 from graphs.state import SERIALIZED_TYPES
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
-from tests.support.analyst_script import AnalystScript, request_texts
-from tests.support.openai_stub import OpenAIStub, Reply, schema_name, tool_names
+from tests.support.analyst_script import AnalystScript
 from tools.knowledge_base import KnowledgeBase
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,13 +48,8 @@ def leaks(text: str | bytes) -> list[str]:
     return [n for n in NEEDLES if n.encode() in data]
 
 
-def analyst(request: dict) -> Reply:
-    action = AnalystScript().decide(request_texts(request), tool_names(request), schema_name(request))
-    if action.kind == "json":
-        return Reply.json(action.payload)
-    if action.kind == "tool":
-        return Reply.tool_call(action.name, action.payload)
-    return Reply.text(action.payload)
+def analyst(request: dict) -> Any:
+    return stub_responder(AnalystScript())(request)  # a fresh analyst per request, as before
 
 
 @pytest.fixture

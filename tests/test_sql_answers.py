@@ -140,7 +140,9 @@ def test_an_ordinal_word_filters_on_the_value_tables_write(results_wh: Warehouse
     assert "\"Position\" = '1st'" in sql
     ev = _run(results_wh, sql)
     text = headline(ev, question=question, language="en")
-    assert text == "Competition with Position 1st: Harbour Games (1), Northern Open (1)."
+    # "which competition": the picked rows, named by their competition
+    assert text == ("Rows with Position 1st: Harbour Games (Year 2002, Venue Oslo, Norway) / "
+                    "Northern Open (Year 2004, Venue Bergen, Norway).")
 
 
 def test_a_year_in_the_question_filters_a_numeric_year_column(results_wh: Warehouse) -> None:
@@ -153,7 +155,7 @@ def test_a_year_in_the_question_filters_a_numeric_year_column(results_wh: Wareho
 
 def test_a_named_row_is_stated_with_its_cells(results_wh: Warehouse) -> None:
     question = "Where was the Summit Trophy held?"
-    ev, text = _answer(results_wh, question)
+    _ev, text = _answer(results_wh, question)
     assert text.startswith("Summit Trophy:") and "Turin, Italy" in text
     assert "Year 2007" in text  # a year is not written as 2,007
 

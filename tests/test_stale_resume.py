@@ -6,9 +6,9 @@ or changed, tables re-imported, or in another knowledge base is refused with a c
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 

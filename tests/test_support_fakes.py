@@ -24,7 +24,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from pydantic import BaseModel, Field
 
-from tests.support.openai_stub import (
+from dossier.testing.openai_stub import (
     OpenAIStub,
     Reply,
     forced_tool,
@@ -33,7 +33,7 @@ from tests.support.openai_stub import (
     stub_embedding,
     tool_names,
 )
-from tests.support.scripted_chat import (
+from dossier.testing.scripted_chat import (
     RecordedCall,
     ScriptedChatModel,
     ScriptExhaustedError,
@@ -252,7 +252,7 @@ def test_hang_aborts_cleanly_on_stop():
         )
         try:
             urllib.request.urlopen(req, timeout=10)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             outcome.append(exc)
 
     t = threading.Thread(target=call)
@@ -387,7 +387,8 @@ def test_request_helpers():
     assert tool_names(req) == ["a", "b"]
     assert schema_name(req) == "b"
     assert schema_name({"response_format": {"type": "json_schema", "json_schema": {"name": "S"}}}) == "S"
-    assert schema_name({"tools": [{"type": "function", "function": {"name": "only"}}], "tool_choice": "required"}) == "only"
+    only = [{"type": "function", "function": {"name": "only"}}]
+    assert schema_name({"tools": only, "tool_choice": "required"}) == "only"
     assert schema_name({"tools": req["tools"], "tool_choice": "auto"}) is None
     assert last_user_text({}) == ""
 

@@ -151,26 +151,35 @@ def xlsx_bytes(rows: int, *, dimension: str = "A1:B1") -> bytes:
             '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
             '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
             '<Default Extension="xml" ContentType="application/xml"/>'
-            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+            '<Override PartName="/xl/workbook.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
             "</Types>"))
         z.writestr("_rels/.rels", (
             '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+            '<Relationship Id="rId1" '
+            'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+            'Target="xl/workbook.xml"/>'
             "</Relationships>"))
         z.writestr("xl/workbook.xml", (
-            '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
             'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
             '<sheets><sheet name="Data" sheetId="1" r:id="rId1"/></sheets></workbook>'))
         z.writestr("xl/_rels/workbook.xml.rels", (
             '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+            '<Relationship Id="rId1" '
+            'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+            'Target="worksheets/sheet1.xml"/>'
             "</Relationships>"))
         with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
             sheet.write(('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
                          f'<dimension ref="{dimension}"/><sheetData>'
-                         '<row r="1"><c r="A1" t="inlineStr"><is><t>month</t></is></c><c r="B1" t="inlineStr"><is><t>value</t></is></c></row>').encode())
-            block = "".join(f'<row><c t="n"><v>{i % 12 + 1}</v></c><c t="n"><v>7</v></c></row>' for i in range(1000)).encode()
+                         '<row r="1"><c r="A1" t="inlineStr"><is><t>month</t></is></c>'
+                         '<c r="B1" t="inlineStr"><is><t>value</t></is></c></row>').encode())
+            row = '<row><c t="n"><v>{}</v></c><c t="n"><v>7</v></c></row>'
+            block = "".join(row.format(i % 12 + 1) for i in range(1000)).encode()
             for _ in range(rows // 1000):
                 sheet.write(block)
             sheet.write(b"</sheetData></worksheet>")
@@ -309,8 +318,7 @@ async def test_folder_of_bombs_skips_each_and_keeps_the_rest(make_kb, tmp_path) 
 
 def test_sidecar_alias_bomb_is_refused_not_expanded(tmp_path, data) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
-              for i in range(1, 9)]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
     write(data / "costs.meta.yaml", "\n".join(lines) + "\ndescription: *a8\n")
     reason = refused(warehouse(tmp_path), write(data / "costs.csv", "project,budget\npier,5\n"))
     assert reason == "sidecar description must be text, not a list or mapping"

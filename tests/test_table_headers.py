@@ -95,7 +95,8 @@ def test_a_spreadsheet_with_a_year_row_under_its_header(wh: Warehouse, tmp_path:
     book.save(tmp_path / "segments.xlsx")
     (info,) = wh.import_file(tmp_path / "segments.xlsx", source="segments.xlsx", source_hash="x")
     assert [c.name for c in info.columns] == ["Segment", "c_2024", "c_2023"]
-    assert _rows(wh, 'SELECT * FROM "segments" ORDER BY "Segment"') == [("Online", 120.0, 95.5), ("Retail", 410.5, 380.0)]
+    rows = _rows(wh, 'SELECT * FROM "segments" ORDER BY "Segment"')
+    assert rows == [("Online", 120.0, 95.5), ("Retail", 410.5, 380.0)]
 
 
 def test_a_first_row_with_a_year_like_value_under_a_real_name_stays_data(wh: Warehouse, tmp_path: Path) -> None:

@@ -161,7 +161,8 @@ def test_sqlite_every_table_with_rows_as_stem__table(wh, data):
     assert sorted(i.name for i in infos) == ["shop__customers", "shop__order_lines"]
     assert rows(wh, "SELECT sum(total) FROM shop__order_lines") == [(12.5,)]
     customers = wh.describe("shop__customers")
-    assert [(c.name, c.type) for c in customers.columns] == [("id", "BIGINT"), ("name", "VARCHAR"), ("joined", "VARCHAR")]
+    columns = [(c.name, c.type) for c in customers.columns]
+    assert columns == [("id", "BIGINT"), ("name", "VARCHAR"), ("joined", "VARCHAR")]
     assert customers.columns[2].null_count == 1
 
 
@@ -180,7 +181,8 @@ def test_sqlite_skips_views_virtual_and_shadow_tables(wh, data):
 
 def test_sidecar_descriptions_applied(wh, data):
     path = write(data, "sales.csv", SALES_CSV)
-    write(data, "sales.meta.yaml", "description: Monthly sales by region\ncolumns:\n  amount: Units sold\n  REGION: Sales region\n")
+    write(data, "sales.meta.yaml",
+          "description: Monthly sales by region\ncolumns:\n  amount: Units sold\n  REGION: Sales region\n")
     [info] = wh.import_file(path, source="sales.csv", source_hash="h")
     assert info.description == "Monthly sales by region"
     cols = {c.name: c.description for c in info.columns}
@@ -201,7 +203,7 @@ def test_sidecar_tables_entry_for_multi_table_files(wh, data):
 def test_invalid_sidecar_refused(wh, data):
     path = write(data, "sales.csv", SALES_CSV)
     write(data, "sales.meta.yaml", "description: [unclosed\n")
-    with pytest.raises(TableImportError, match="sidecar sales.meta.yaml"):
+    with pytest.raises(TableImportError, match=r"sidecar sales.meta.yaml"):
         wh.import_file(path, source="sales.csv", source_hash="h")
 
 

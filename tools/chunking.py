@@ -12,7 +12,7 @@ from itertools import groupby
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from tools.models import Block, Chunk, ParsedDocument
-from tools.textlang import CJK_RE, detect_language
+from tools.text.language import CJK_RE, detect_language
 
 TokenCounter = Callable[[str], int]
 Span = tuple[int, int, Block]  # char_start, char_end, the block that gives section and page

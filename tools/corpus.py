@@ -22,13 +22,20 @@ from lancedb.index import HnswSq
 
 from tools import fusion
 from tools.config import KBSettings
-from tools.corpus_rows import glob_sql  # noqa: F401  (re-exported: callers filter by it)
-from tools.corpus_rows import (CHUNK_COLUMNS, chunk_schema, chunks_to_arrow, doc_schema, docs_to_arrow, row_to_chunk,
-                               sql_str, where_clause)
+from tools.corpus_rows import (
+    CHUNK_COLUMNS,
+    chunk_schema,
+    chunks_to_arrow,
+    doc_schema,
+    docs_to_arrow,
+    row_to_chunk,
+    sql_str,
+    where_clause,
+)
 from tools.embeddings import Embedder
 from tools.fts import fts_index, fts_query, safe_query
 from tools.models import Chunk, DocRecord, Hit, SearchMode
-from tools.textlang import detect_language
+from tools.text.language import detect_language
 
 CHUNKS = "chunks"
 DOCUMENTS = "documents"
@@ -346,9 +353,6 @@ class Corpus:
         table = await self._table(DOCUMENTS) or await self._create(DOCUMENTS, doc_schema())
         upsert = table.merge_insert("source").when_matched_update_all().when_not_matched_insert_all()
         await upsert.execute(docs_to_arrow(records))
-
-    async def upsert_document(self, record: DocRecord) -> None:
-        await self.upsert_documents([record])
 
     async def document_records(self) -> dict[str, DocRecord]:
         table = await self._table(DOCUMENTS)

@@ -8,12 +8,13 @@ path and the same folder ingested from another machine or a bucket keeps its ids
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
-from tools.glossary import is_glossary_name
 from tools.confined import LEAVES_ROOT, leaves_root, real_root
+from tools.glossary import is_glossary_name
 from tools.parsing import DOC_SUFFIXES
 from tools.warehouse import TABLE_SUFFIXES
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from tools.config import KBSettings
-from tools.textlang import CJK_CHAR_CLASS
+from tools.text.language import CJK_CHAR_CLASS
 
 _CJK_RUN = re.compile(f"[{CJK_CHAR_CLASS}]+")
 _WORD = re.compile(r"[^\W_]+")

@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from tools.models import Hit, SqlResult
 
 EVIDENCE_ID_LEN = 10
-SQL_ROWS_SHOWN = 60  # rows kept in SQL evidence (a 5-year monthly or 60-year yearly series); the rest are summarised by row_count
+# rows kept in SQL evidence (a 5-year monthly or 60-year yearly series); the rest are summarised by row_count
+SQL_ROWS_SHOWN = 60
 
 
 class Evidence(BaseModel):

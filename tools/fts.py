@@ -19,9 +19,10 @@ from typing import Any
 from lancedb.index import FTS
 
 from tools.config import FtsTokenizer
+from tools.text.language import HAN
 
 # jieba's dictionary covers Han only; kana and Hangul runs pass through as written.
-_HAN_RUN = re.compile("([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+)")
+_HAN_RUN = re.compile(f"([{HAN}]+)")
 # Anything that is not a letter, digit or space may be query syntax somewhere (quotes, colons,
 # parentheses, +/-, ~, ^, *) and is never part of an indexed token, so queries drop it.
 _NOT_WORD = re.compile(r"[^\w\s]|_")

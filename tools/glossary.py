@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 GLOSSARY_FILE = "glossary.json"
@@ -128,6 +127,8 @@ def parse_glossary(data: bytes, *, name: str, source: str = "") -> list[Glossary
 
 
 def _yaml_rows(text: str) -> list[object]:
+    import yaml  # only when a glossary file is read: `dossier tables` reads the stored glossary
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -185,7 +186,7 @@ class GlossaryStore:
     files: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, kb_dir: Path) -> "GlossaryStore":
+    def load(cls, kb_dir: Path) -> GlossaryStore:
         path = Path(kb_dir) / GLOSSARY_FILE
         try:
             files = json.loads(path.read_text(encoding="utf-8")).get("files", {})

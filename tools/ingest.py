@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from tools.chunking import chunk_document, content_hash, make_doc_id
-from tools.confined import ConfinedReadError, open_confined
 from tools.config import KBSettings
+from tools.confined import ConfinedReadError, open_confined
 from tools.corpus import Corpus
 from tools.discover import FoundFile, Problem, discover, root_prefix, sidecar_for
 from tools.embeddings import Embedder
@@ -169,7 +170,7 @@ class Ingestor:
         record = DocRecord(
             source=item.source, doc_id=doc_id, content_hash=digest, size=stat.st_size,
             mtime_ns=stat.st_mtime_ns, title=doc.title, language=doc.language,
-            n_chunks=len(chunks), ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            n_chunks=len(chunks), ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         return PreparedDoc(record, chunks, replaces=previous is not None)
 

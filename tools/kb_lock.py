@@ -15,9 +15,10 @@ import os
 import re
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Callable, TextIO
+from typing import TextIO
 
 LOCK_FILE = ".ingest.lock"
 POLL_S = 0.2  # how often a waiting ingest tries the lock again

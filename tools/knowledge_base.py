@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from tools.config import KBSettings
 from tools.disk_space import DiskFull, is_disk_full
@@ -37,12 +38,15 @@ class KBVersion:
 
 
 class KnowledgeBase:
-    def __init__(self, settings: KBSettings, corpus: Corpus, warehouse: Warehouse, embedder: Embedder):
+    def __init__(self, settings: KBSettings, corpus: Corpus | None, warehouse: Warehouse,
+                 embedder: Embedder | None = None):
+        """``corpus`` None: opened when first reached for (``open(tables_only=True)``); ``embedder``
+        None: the settings' one, made when first used."""
         self.settings = settings
         self.path = settings.kb_dir
-        self.corpus = corpus
+        self._embedder = embedder
+        self.corpus: Any = corpus if corpus is not None else _DeferredCorpus(settings, lambda: self.embedder)
         self.warehouse = warehouse
-        self.embedder = embedder
         self._executor: GuardedExecutor | None = None
         # One writer at a time (in this process; tools.kb_lock across processes); searches go on
         # while it runs (LanceDB readers see committed versions), SQL here waits for it (see ingest).
@@ -53,24 +57,29 @@ class KnowledgeBase:
     async def open(
         cls, path: str | Path | None = None, *, settings: KBSettings | None = None,
         embedder: Embedder | None = None, tables_only: bool = False,
-    ) -> "KnowledgeBase":
+    ) -> KnowledgeBase:
         """``tables_only``: for SQL and the table catalog, which need no embeddings, so a corpus
         built with another embedder or tokenizer does not stop them (search and ingest still say so)."""
         settings = settings or KBSettings()
         if path is not None:
             settings = settings.model_copy(update={"kb_dir": Path(path)})
         settings.kb_dir.mkdir(parents=True, exist_ok=True)
-        from tools.embeddings import make_embedder  # builds a handle; no model loads until first use
-
-        embedder = embedder or make_embedder(settings)
-        if tables_only:
-            corpus: Any = _DeferredCorpus(settings, embedder)
-        else:
+        corpus = None
+        if not tables_only:
             from tools.corpus import Corpus
 
+            embedder = embedder or _make_embedder(settings)
             corpus = await Corpus.open(settings.kb_dir, embedder=embedder, settings=settings)
         warehouse = Warehouse(settings.kb_dir / "warehouse.duckdb", TableLimits.from_settings(settings))
         return cls(settings, corpus, warehouse, embedder)
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model's handle. Made on first use, so SQL and the catalog of a ``tables_only``
+        knowledge base never import numpy (issue 14: start-up); no model loads until it embeds."""
+        if self._embedder is None:
+            self._embedder = _make_embedder(self.settings)
+        return self._embedder
 
     async def ingest(
         self, paths: Sequence[str | Path], *, prune: bool = False, progress: IngestProgress | bool | None = None,
@@ -149,8 +158,11 @@ class KnowledgeBase:
         return KBVersion(await self.corpus.version(), catalog_hash, self.embedder.name)
 
     async def close(self) -> None:
+        """End the SQL worker, publish and close the warehouse, and close the corpus (a ``tables_only``
+        one only if it was opened)."""
         await self._drop_executor()
         await asyncio.to_thread(self.warehouse.close)
+        self.corpus.close()
 
     async def _get_executor(self) -> GuardedExecutor:
         if self._executor is None:
@@ -188,25 +200,32 @@ class KnowledgeBase:
         return hashlib.sha256(f"{tables}:{terms}".encode()).hexdigest()[:16] if terms else tables
 
 
+def _make_embedder(settings: KBSettings) -> Embedder:
+    from tools.embeddings import make_embedder  # numpy; builds a handle, no model loads until first use
+
+    return make_embedder(settings)
+
+
 class _DeferredCorpus:
     """The corpus of a ``tables_only`` knowledge base: SQL and the catalog never touch it, so LanceDB
     is imported and the corpus opened only when something reaches for it (its methods are async).
     A corpus the configured embedder or tokenizer cannot use raises its mismatch, with its advice, then."""
 
-    def __init__(self, settings: KBSettings, embedder: Embedder):
+    def __init__(self, settings: KBSettings, embedder: Callable[[], Embedder]):
         self._settings, self._embedder = settings, embedder
         self._corpus: Corpus | None = None
 
     def close(self) -> None:
         if self._corpus is not None:
             self._corpus.close()
+            self._corpus = None
 
     def __getattr__(self, name: str):
         async def opened(*args, **kwargs):
             if self._corpus is None:
                 from tools.corpus import Corpus
 
-                self._corpus = await Corpus.open(self._settings.kb_dir, embedder=self._embedder,
+                self._corpus = await Corpus.open(self._settings.kb_dir, embedder=self._embedder(),
                                                  settings=self._settings)
             return await getattr(self._corpus, name)(*args, **kwargs)
 

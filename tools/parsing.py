@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import io
 import re
-import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import docx
 import pypdf
@@ -26,7 +25,8 @@ from markdown_it import MarkdownIt
 
 from tools.models import Block, ParsedDocument
 from tools.rst import rst_items
-from tools.textlang import decode_bytes, detect_language, looks_binary, normalize_text
+from tools.text.encoding import decode_bytes, looks_binary, normalize_text
+from tools.text.language import detect_language
 from tools.zipguard import ZipBomb, check_inflation
 
 DOC_SUFFIXES: frozenset[str] = frozenset(
@@ -54,28 +54,15 @@ _HTML_BREAKS = _HTML_BLOCKS | _HTML_HEADINGS | _HTML_CONTAINERS | {"br", "hr", "
 _DOCX_HEADING_RE = re.compile(r"^(?:heading|标题)\s*(\d)$", re.IGNORECASE)
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _BLANK_LINES_RE = re.compile(r"\n[ \t]*\n\s*")
-_OS_REASONS = {PermissionError: "permission denied", FileNotFoundError: "file not found"}
 
 
 class ParseError(Exception):
     """A file that cannot be turned into text; ``str(exc)`` is a one-line human reason."""
 
 
-def parse_file(path: Path, *, source: str, max_bytes: int) -> ParsedDocument:
-    """Parse the document at ``path``; ``source`` is its POSIX path relative to the ingest root."""
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
-            raise ParseError("not a regular file")
-        _check_size(info.st_size, max_bytes)
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(_OS_REASONS.get(type(exc)) or f"unreadable file: {exc.strerror or exc}") from exc
-    return parse_bytes(data, suffix=path.suffix, source=source, max_bytes=max_bytes)
-
-
 def parse_bytes(data: bytes, *, suffix: str, source: str, max_bytes: int) -> ParsedDocument:
-    """Parse a document already in memory, so a caller can hash and parse from one read."""
+    """Parse a document already in memory, so a caller can hash and parse from one read (ingestion reads
+    it with tools.ingest.read_regular); ``source`` is its POSIX path relative to the ingest root."""
     _check_size(len(data), max_bytes)
     suffix = suffix.lower()
     if suffix not in DOC_SUFFIXES:

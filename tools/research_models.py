@@ -5,7 +5,8 @@ They live at the bottom layer so agents, graphs and the public API share one def
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -16,7 +17,7 @@ StopReason = Literal["covered", "max_rounds", "token_budget", "time_budget", "co
 
 # Rich display hooks, by format ("html", "markdown"). This layer cannot import the renderers, so
 # dossier registers them when it is imported; while empty, Jupyter falls back to the plain repr.
-_RENDERERS: dict[str, Callable[["Report"], str]] = {}
+_RENDERERS: dict[str, Callable[[Report], str]] = {}
 
 
 class SubQuestion(BaseModel):
@@ -115,8 +116,9 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     cost_usd: float | None = None
 
-    def add(self, other: "Usage") -> "Usage":
-        cost = None if self.cost_usd is None and other.cost_usd is None else (self.cost_usd or 0) + (other.cost_usd or 0)
+    def add(self, other: Usage) -> Usage:
+        both_unknown = self.cost_usd is None and other.cost_usd is None
+        cost = None if both_unknown else (self.cost_usd or 0) + (other.cost_usd or 0)
         return Usage(
             llm_calls=self.llm_calls + other.llm_calls,
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,

@@ -14,6 +14,10 @@ or ``{"ok": false, "kind": "failed", "message": …}``; then each ``{"sql", "row
 is answered ``{"ok": true, "columns", "rows", "truncated", "elapsed_ms"}`` (rows already JSON
 values, as ``SqlResult`` holds them) or ``{"ok": false, "kind": "timeout"|"failed", "message"}``.
 The worker exits when its stdin closes or its parent process goes away.
+
+``spawn()`` starts one (``tools.sqlguard`` drives it). A caller that knows it will run SQL
+(``dossier sql``) may call ``start_early()`` first: the worker's interpreter and DuckDB then load
+while the caller loads its own modules, and the next ``spawn()`` takes that process.
 """
 
 from __future__ import annotations
@@ -27,19 +31,27 @@ import struct
 import sys
 import threading
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from decimal import Decimal
-from typing import Any, BinaryIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import duckdb
+if TYPE_CHECKING:  # subprocess is for the parent's side; the worker itself never imports it
+    from subprocess import Popen
 
-from tools.kb_lock import held_elsewhere
+# The engine alone, not the duckdb package's Python layer (tools.duckdb_core): this process starts
+# for every `dossier sql`, and its imports are most of its start.
+from tools.duckdb_core import duckdb
 
 HEADER = struct.Struct(">I")
 # A reply bigger than this is refused in the worker: the parent must not grow with a result.
 MAX_REPLY_BYTES = 32 * 2**20
 _ZONED = "TIMESTAMP WITH TIME ZONE"
 _CPU_SLACK_S = 30  # CPU seconds past the time limit × threads before the kernel ends an orphan
+_ROOT = str(Path(__file__).resolve().parent.parent)  # where the ``tools`` package lives
+_early: list[Popen] = []  # at most one worker started ahead of its spawn() (start_early)
+_early_lock = threading.Lock()
 
 
 def encode_frame(message: dict[str, Any]) -> bytes:
@@ -165,6 +177,65 @@ def _jsonable(value: Any) -> Any:
     return str(value)  # timedelta, UUID, …
 
 
+# -- starting a worker (the parent's side) ----------------------------------------------------------
+
+
+def spawn() -> Popen:
+    """A worker process waiting for its setup frame: the one ``start_early`` started, if it still
+    runs, else a new one. Either way a fresh process that has answered nothing yet."""
+    with _early_lock:
+        early = _early.pop() if _early else None
+    if early is not None and early.poll() is None:
+        return early
+    if early is not None:
+        _end(early)
+    return _popen()
+
+
+def start_early() -> Popen:
+    """Start the next ``spawn()``'s worker now (one at most: one already waiting is returned)."""
+    with _early_lock:
+        if not _early:
+            _early.append(_popen())
+        return _early[0]
+
+
+@contextmanager
+def started_early(wanted: bool = True) -> Iterator[Popen | None]:
+    """``start_early()`` for the block (yields the process); a worker no ``spawn()`` took (the query
+    was refused before it ran, say) is ended when the block ends."""
+    if not wanted:
+        yield None
+        return
+    try:
+        yield start_early()
+    finally:
+        with _early_lock:
+            unused = _early.pop() if _early else None
+        if unused is not None:
+            _end(unused)
+
+
+def _popen() -> Popen:
+    import subprocess
+
+    code = f"import sys; sys.path.insert(0, {_ROOT!r}); from tools.sql_worker import main; main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, start_new_session=True,  # Ctrl-C goes to the parent only
+    )
+
+
+def _end(proc: Popen) -> None:
+    """Kill and reap a worker that never got a request (nothing of it is worth waiting for)."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout):
+        with suppress(OSError):
+            pipe.close()
+
+
 # -- the process ------------------------------------------------------------------------------------
 
 
@@ -183,6 +254,8 @@ def main() -> None:
         con = connect(setup["db_path"], memory_limit=setup["memory_limit"], threads=setup["threads"])
         _cap_address_space(int(setup["address_space_extra"]))
     except Exception as exc:  # a locked or corrupt warehouse: said once, the parent reports it
+        from tools.kb_lock import held_elsewhere  # asyncio and more: loaded only for this message
+
         held = held_elsewhere(setup["db_path"], exc)
         _write(replies, {"ok": False, "kind": "failed",
                          "message": str(held) if held else f"the warehouse could not be opened: {exc}"})
@@ -204,6 +277,10 @@ def main() -> None:
                 "select fewer or shorter values")})
         replies.write(frame)
         replies.flush()
+    # End of input: the parent is done. DuckDB closes (its spill files go), then the process ends
+    # without the interpreter's teardown, which the parent would otherwise wait for (`dossier sql`).
+    con.close()
+    os._exit(0)
 
 
 def _read_frame(stream: BinaryIO) -> dict[str, Any] | None:

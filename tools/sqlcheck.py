@@ -13,11 +13,12 @@ import math
 import re
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
-import duckdb
+from tools.duckdb_core import duckdb  # the engine alone: `dossier sql` starts fast
 
 # Names a user table may never take (the warehouse prefixes them) and a query may never read.
 INTERNAL_PREFIX = "_dossier"

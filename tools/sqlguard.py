@@ -17,7 +17,6 @@ import os
 import re
 import select
 import subprocess
-import sys
 import threading
 import time
 import weakref
@@ -25,17 +24,25 @@ from pathlib import Path
 from typing import Any
 
 from tools.models import SqlResult
-from tools.sql_worker import HEADER, MAX_REPLY_BYTES, encode_frame
+from tools.sql_worker import HEADER, MAX_REPLY_BYTES, encode_frame, spawn
+
 # The check's names are re-exported: callers import the guard as one module.
-from tools.sqlcheck import (INTERNAL_PREFIX, MAX_SQL_CHARS, SqlFailed, SqlRefused, SqlTimeout,  # noqa: F401
-                            _first_line, check_sql, is_reserved_table_name)
+from tools.sqlcheck import (  # noqa: F401
+    INTERNAL_PREFIX,
+    MAX_SQL_CHARS,
+    SqlFailed,
+    SqlRefused,
+    SqlTimeout,
+    _first_line,
+    check_sql,
+    is_reserved_table_name,
+)
 
 KILL_GRACE_S = 0.5  # after the worker's own interrupt: time for it to answer before it is killed
 POLL_S = 0.02  # how often the worker's memory is read while a query runs
 START_TIMEOUT_S = 60.0  # a cold start on a loaded machine; not counted against the query
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
           "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
-_ROOT = str(Path(__file__).resolve().parent.parent)  # where the ``tools`` package lives
 
 
 class GuardedExecutor:
@@ -44,8 +51,9 @@ class GuardedExecutor:
     Concurrency: one worker per executor and a lock around it, so calls from several threads
     (``asyncio.to_thread``) queue and run one at a time; ``KnowledgeBase.sql`` already runs one
     query at a time per knowledge base, so a pool would only hold more memory. The worker starts
-    on the first query (about 0.2 s) and is reused; ``close()`` ends it (so do garbage collection
-    and interpreter exit), and it ends by itself when this process dies.
+    on the first query (about 0.1 s; ``dossier sql`` starts it ahead: ``sql_worker.start_early``) and
+    is reused; ``close()`` ends it (so do garbage collection and interpreter exit), and it ends by
+    itself when this process dies.
     """
 
     def __init__(self, db_path: Path, *, allowed_tables: set[str], row_limit: int, timeout_s: float,
@@ -145,12 +153,7 @@ class _Worker:
 
     @classmethod
     def start(cls, setup: dict[str, Any]) -> _Worker:
-        code = f"import sys; sys.path.insert(0, {_ROOT!r}); from tools.sql_worker import main; main()"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, start_new_session=True,  # Ctrl-C goes to the parent only
-        )
-        worker = cls(proc)
+        worker = cls(spawn())  # new, or the one `dossier sql` started while it loaded (start_early)
         try:
             ready = worker.ask(setup, deadline_s=START_TIMEOUT_S, rss_cap=None)
         except _Stopped as stopped:

@@ -29,7 +29,7 @@ class TableLimits:
     memory_limit: str = "1GB"
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "TableLimits":
+    def from_settings(cls, settings: Any) -> TableLimits:
         return cls(
             max_bytes=int(settings.max_table_mb * MB),
             max_unpacked_bytes=int(settings.max_table_unpacked_mb * MB),

@@ -10,15 +10,16 @@ from __future__ import annotations
 import codecs
 import datetime
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import yaml
 
 from tools.confined import ConfinedReadError, open_confined
-from tools.table_columns import RowColumns, as_text, present
 from tools.sql_names import suffixed
+from tools.table_columns import RowColumns, as_text, present
 from tools.table_limits import MB, Deadline, TableImportError, TableLimits
 from tools.zipguard import ZipBomb, check_inflation
 

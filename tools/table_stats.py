@@ -50,7 +50,8 @@ def table_info(
             non_null, distinct, *bounds = stats[pos : pos + width]
             pos += width
             columns.append(ColumnInfo(
-                name=column, type=col_type, description=meta["columns"].get(column.lower(), "") or comments.get(column, ""),
+                name=column, type=col_type,
+                description=meta["columns"].get(column.lower(), "") or comments.get(column, ""),
                 null_count=row_count - non_null, distinct_count=distinct,
                 samples=_samples(con, table, column) if col_type == "VARCHAR" else [],
                 min=bounds[0] if ranged else None, max=bounds[1] if ranged else None,

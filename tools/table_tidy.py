@@ -27,9 +27,12 @@ MAX_HEADER_ROWS = 3
 _GENERIC = re.compile(r"^(col(umn)?_?\d+|unnamed_?\d*|c\d+)$", re.IGNORECASE)
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
 _UNIT = re.compile(r"[$€£¥%]|\b(?:in\s+)?(?:millions?|thousands?|billions?)\b|^[(]?\s*[’']?000s?\s*[)]?$", re.I)
-# A figure as reports write it; RE2 syntax (DuckDB's regexp_full_match) and Python agree on this subset.
-FIGURE = (r"\(?\s*[-−]?\s*(?:US\$|[$€£¥])?\s*\(?\s*[-−]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*%?\s*\)?\s*%?"
-          r"|\.\d+\s*%?")
+SPACES = "\u00a0\u202f"  # no-break and narrow no-break spaces group thousands too ("139 000")
+# A figure as reports write it ("1,234", "139 000"); RE2 syntax (DuckDB's regexp_full_match) and Python agree
+# on this subset.
+FIGURE = (r"\(?\s*[-−]?\s*(?:US\$|[$€£¥])?\s*\(?\s*[-−]?\s*"
+          r"(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:[ " + SPACES + r"]\d{3})+|\d+)"
+          r"(?:\.\d+)?\s*%?\s*\)?\s*%?|\.\d+\s*%?")
 # No figure: dashes (with a currency or percent sign: "$—", "- - %"), n/a, nm; a section title ("Assets:").
 NOTHING = r"[-—–−\s$€£¥%*]*|(?i:n/?a|nm)|.*:"
 _FIGURE_RE = re.compile(FIGURE)
@@ -93,8 +96,8 @@ def _header_like(row: tuple, names: list[str]) -> bool:
     if cells[0]:  # "For the year ended December 31:", 2019, 2018: only a row of years is unambiguous
         return all(_year(c) for c in rest) and len(rest) == len(cells) - 1
     # a row of one caption under a non-generic header is more likely a section title than a header
-    return len(rest) > 1 or bool(_year(rest[0]) or _UNIT.search(rest[0])) or _GENERIC.match(names[1 + [
-        i for i, c in enumerate(cells[1:]) if c][0]]) is not None
+    first = 1 + next(i for i, c in enumerate(cells[1:]) if c)  # rest is not empty: there is one
+    return len(rest) > 1 or bool(_year(rest[0]) or _UNIT.search(rest[0])) or _GENERIC.match(names[first]) is not None
 
 
 def _header_rows(head: list[tuple], names: list[str]) -> int:
@@ -177,7 +180,7 @@ def _figure_columns(con: duckdb.DuckDBPyConnection, stage: str, texts: list[str]
         real = f"NOT regexp_full_match({v}, '{NOTHING}')"
         exprs += [f"count(*) FILTER (WHERE {real} AND NOT regexp_full_match({v}, '{FIGURE}'))",
                   f"count(*) FILTER (WHERE {real})",
-                  f"count(*) FILTER (WHERE {real} AND regexp_matches({v}, '[$€£¥,%()]'))",
+                  f"count(*) FILTER (WHERE {real} AND regexp_matches({v}, '[$€£¥,%() {SPACES}]'))",
                   f"count(*) FILTER (WHERE {real} AND regexp_full_match({v}, '0\\d+'))",
                   f"count(*) FILTER (WHERE {real} AND regexp_matches({v}, '[.%]'))"]
     row = con.execute(f"SELECT {', '.join(exprs)} FROM {quote(stage)} WHERE rowid >= {skip}").fetchall()[0]

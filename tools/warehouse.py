@@ -33,22 +33,23 @@ import hashlib
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
-
-import duckdb
+from typing import Any
 
 from tools.confined import open_confined
 from tools.disk_space import DiskFull, is_disk_full
+from tools.duckdb_core import duckdb
 from tools.kb_lock import held_elsewhere
 from tools.models import TableInfo
 from tools.sql_names import identifier, suffixed
 from tools.sqlcheck import INTERNAL_PREFIX, is_reserved_table_name
 from tools.table_limits import Deadline, TableImportError, TableLimits
-from tools.table_readers import read_sidecar, sidecar_meta
-from tools.table_stats import table_info
-from tools.table_staging import SQLITE_SUFFIXES, one_line, stage_file
+
+# The import machinery (tools.table_staging, table_readers, table_stats) loads pyarrow, numpy and
+# the full duckdb package: it is imported on the first import of a file, never for reading the
+# catalog, which `dossier tables`, `dossier sql` and every report do first (issue 14: start-up).
 
 __all__ = ["TABLE_SUFFIXES", "TableImportError", "Warehouse", "table_name"]
 
@@ -98,12 +99,16 @@ class Warehouse:
             if size == 0:
                 raise TableImportError("empty file")
             self.limits.check_bytes(size, "table file")
+            from tools.table_readers import read_sidecar
+
             sidecar = read_sidecar(path, root)
             with self._lock, self._disk_full_named():
                 return self._import(handle, path, suffix, source, source_hash, sidecar, deadline)
 
     def _import(self, handle, path: Path, suffix: str, source: str, source_hash: str,
                 sidecar: dict[str, Any], deadline: Deadline) -> list[TableInfo]:
+        from tools.table_staging import one_line
+
         con = self._connect()
         stages: list[str] = []
         # DuckDB has no statement timeout: a timer interrupts whatever statement runs at the deadline.
@@ -300,6 +305,9 @@ class Warehouse:
         self, con: duckdb.DuckDBPyConnection, path: Path, source: str, source_hash: str,
         staged: list[tuple[str, str | None]], sidecar: dict[str, Any], deadline: Deadline,
     ) -> list[TableInfo]:
+        from tools.table_readers import sidecar_meta
+        from tools.table_stats import table_info
+
         taken = (_all_tables(con) - set(self._source_tables(con, source))) | _reserved_words(con)
         names = _table_names(path, [label for _, label in staged], taken)
         infos = []
@@ -307,6 +315,14 @@ class Warehouse:
             base = TableInfo(name=name, source=source, source_hash=source_hash, row_count=0, columns=[])
             infos.append(table_info(con, stage, base, sidecar_meta(sidecar, label, name), deadline))
         return infos
+
+
+def stage_file(con: duckdb.DuckDBPyConnection, handle: Any, suffix: str, stages: list[str], prefix: str,
+               limits: TableLimits, deadline: Deadline) -> list[str | None]:
+    """``tools.table_staging.stage_file``, loaded when the first file is imported (see the imports)."""
+    from tools.table_staging import stage_file as stage
+
+    return stage(con, handle, suffix, stages, prefix, limits, deadline)
 
 
 # -- names --------------------------------------------------------------------------------------
@@ -321,6 +337,8 @@ def table_name(text: str) -> str:
 
 
 def _table_names(path: Path, labels: list[str | None], taken: set[str]) -> list[str]:
+    from tools.table_staging import SQLITE_SUFFIXES
+
     stem = table_name(path.name[: -len(path.suffix)])
     per_part = path.suffix.lower() in SQLITE_SUFFIXES or len(labels) > 1
     names: list[str] = []

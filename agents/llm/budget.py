@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
 from agents.offline.relevance import make_query, relevance
 from tools.evidence import Evidence
+from tools.text.language import CJK_CHAR_CLASS, FULLWIDTH_FORMS
 
 # Completion tokens per role when the settings name none; the client sends agents/config.py's
 # ``max_tokens_<role>`` as the request's limit, so the budget reads the same setting.
@@ -27,7 +29,7 @@ TOOL_SCHEMA_TOKENS = 400  # the four tool definitions offered to the research mo
 PASSAGE_CHARS = 700  # longest passage shown in reflection/outline/write prompts, whatever the window
 MIN_PART_TOKENS = 40  # a shortened passage below this says too little to be worth its header
 EV_ID = re.compile(r"\[ev:[0-9a-f]{10}\]")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+_CJK = re.compile(f"[{CJK_CHAR_CLASS}{FULLWIDTH_FORMS}]")  # a fullwidth form is a token too
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？；])\s+|(?<=[。！？；])|\n+")
 
 

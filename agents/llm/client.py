@@ -28,8 +28,18 @@ from pydantic import BaseModel, ValidationError
 from agents.config import EngineSettings
 from agents.llm.calls import CALL_LOG, CallLog, http_client, retry_note
 from agents.llm.structured import (
-    STEP_OF_SCHEMA, FormatUnsupported, answer_text, is_bare_json, is_format_refusal, json_object_format, json_schema_format,
-    methods_to_try, parse_answer, remember, remembered, schema_instruction,
+    STEP_OF_SCHEMA,
+    FormatUnsupported,
+    answer_text,
+    is_bare_json,
+    is_format_refusal,
+    json_object_format,
+    json_schema_format,
+    methods_to_try,
+    parse_answer,
+    remember,
+    remembered,
+    schema_instruction,
 )
 from agents.trace import Trace
 from tools.redact import redact, register_secret
@@ -73,7 +83,8 @@ def backoff_s(attempt: int) -> float:
 
 def step_limits(settings: EngineSettings) -> dict[str, int]:
     """Completion-token limit per step, from the settings."""
-    return {step: getattr(settings, f"max_tokens_{step}") for step in ("plan", "research", "reflect", "outline", "write")}
+    steps = ("plan", "research", "reflect", "outline", "write")
+    return {step: getattr(settings, f"max_tokens_{step}") for step in steps}
 
 
 class ChatClient:
@@ -169,7 +180,8 @@ class ChatClient:
         """One answer (tool calls or text); its text comes without reasoning traces."""
         limit = self._limit_kwargs(role, step)
         if tools:
-            model = self.models[role].bind_tools(tools, **({"tool_choice": tool_choice} if tool_choice else {}), **limit)
+            choice = {"tool_choice": tool_choice} if tool_choice else {}
+            model = self.models[role].bind_tools(tools, **choice, **limit)
         else:
             model = self.models[role].bind(**limit)
         message = await self._send(model, messages, trace, step)

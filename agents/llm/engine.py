@@ -8,12 +8,13 @@ is planned by the outline but written last, from the written sections (``summari
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from agents.config import EngineSettings
-from agents.engine import SUMMARY_LAST, ResearchTask
+from agents.engine import SUMMARY_LAST, OutlineTask, PlanTask, ReflectTask, ResearchTask, SummaryTask, WriteTask
 from agents.llm.budget import cut_tokens, estimate_tokens, fit_evidence, fit_lines, messages_tokens, prompt_budget
 from agents.llm.client import ChatClient, make_chat_model
 from agents.llm.prompts import LANGUAGE_NAMES, OUTLINE, PLAN, REFLECT, SUMMARY, WRITE
@@ -22,9 +23,16 @@ from agents.llm.schemas import EvidenceReview, ReportOutline, ResearchPlan
 from agents.toolbox import Toolbox, catalog_line
 from agents.trace import Trace
 from tools.evidence import Evidence
-from tools.models import TableInfo
 from tools.research_models import (
-    Contradiction, Finding, Gap, Outline, Plan, Reflection, Section, SectionPlan, SubQuestion,
+    Contradiction,
+    Finding,
+    Gap,
+    Outline,
+    Plan,
+    Reflection,
+    Section,
+    SectionPlan,
+    SubQuestion,
 )
 
 EMPTY_REASK = "Your answer was empty. Write the section now, citing the evidence as instructed."
@@ -36,7 +44,6 @@ _SUMMARY_LIKE = re.compile(r"executive summary|^summary$|^overview$|摘要|概�
 
 class LLMEngine:
     name = "llm"
-    sees_outline = True  # write() takes the outline (agents/fallback.py passes it only to engines that do)
 
     def __init__(self, settings: EngineSettings, *, chat_models: dict[str, Any] | None = None) -> None:
         self.settings = settings
@@ -51,26 +58,26 @@ class LLMEngine:
     def models(self) -> dict[str, str]:
         return {role: _model_name(m) for role, m in self.client.models.items()}
 
-    async def plan(self, question: str, *, catalog: list[TableInfo], language: str, max_sub_questions: int,
-                   trace: Trace) -> Plan:
-        fields = dict(min_n=2, max_n=max_sub_questions, question=question, language_name=LANGUAGE_NAMES[language])
+    async def plan(self, task: PlanTask, *, trace: Trace) -> Plan:
+        most = task.max_sub_questions
+        fields = dict(min_n=2, max_n=most, question=task.question, language_name=LANGUAGE_NAMES[task.language])
         room = self._room("plan", PLAN.format_messages(catalog="", **fields))
-        lines = fit_lines([catalog_line(t) for t in catalog], room)
+        lines = fit_lines([catalog_line(t) for t in task.catalog], room)
         out = await self.client.structured("fast", ResearchPlan, PLAN.format_messages(
             catalog=lines or "(no tables)", **fields), trace)
-        subs = [SubQuestion(id=f"q{i}", **sq.model_dump()) for i, sq in enumerate(out.sub_questions[:max_sub_questions], 1)]
+        subs = [SubQuestion(id=f"q{i}", **sq.model_dump()) for i, sq in enumerate(out.sub_questions[:most], 1)]
         if not subs:
             raise ValueError("the plan has no sub-questions")
-        return Plan(question=question, language=language, sub_questions=subs, rationale=out.rationale)
+        return Plan(question=task.question, language=task.language, sub_questions=subs, rationale=out.rationale)
 
     async def research(self, task: ResearchTask, *, toolbox: Toolbox, trace: Trace) -> Finding:
         return await research_branch(self.client, self.settings, task, toolbox=toolbox, trace=trace)
 
-    async def reflect(self, *, question: str, plan: Plan, findings: list[Finding], evidence: Mapping[str, Evidence],
-                      round: int, trace: Trace) -> Reflection:
-        subs = _sub_questions(plan, findings)
+    async def reflect(self, task: ReflectTask, *, trace: Trace) -> Reflection:
+        question, plan, evidence = task.question, task.plan, task.evidence
+        subs = _sub_questions(plan, task.findings)
         digest = self._evidence("reflect", REFLECT, dict(question=question, sub_questions=subs), evidence,
-                                _ids(findings), focus=_focus(question, plan))
+                                _ids(task.findings), focus=_focus(question, plan))
         out = await self.client.structured("fast", EvidenceReview, REFLECT.format_messages(
             question=question, sub_questions=subs, evidence=digest), trace)
         known = {sq.id for sq in plan.sub_questions}
@@ -83,13 +90,15 @@ class LLMEngine:
             if not review.answered:
                 gaps.append(Gap(sub_question_id=review.sub_question_id, description=review.gap or "not answered",
                                 follow_up_queries=review.follow_up_queries, follow_up_sql=review.follow_up_sql))
-        contradictions = [Contradiction(description=c.description, evidence_ids=[e for e in c.evidence_ids if e in evidence])
+        contradictions = [Contradiction(description=c.description,
+                                        evidence_ids=[e for e in c.evidence_ids if e in evidence])
                           for c in out.contradictions]
         return Reflection(covered=covered, gaps=gaps, contradictions=contradictions)
 
-    async def outline(self, *, question: str, plan: Plan, findings: list[Finding], evidence: Mapping[str, Evidence],
-                      language: str, reflection: Reflection | None, trace: Trace) -> Outline:
-        notes = "\n".join(c.description for c in reflection.contradictions) if reflection else ""
+    async def outline(self, task: OutlineTask, *, trace: Trace) -> Outline:
+        question, plan, findings, evidence = task.question, task.plan, task.findings, task.evidence
+        language = task.language
+        notes = "\n".join(c.description for c in task.reflection.contradictions) if task.reflection else ""
         fields = dict(question=question, sub_questions=_sub_questions(plan, findings), notes=notes or "(none)",
                       language_name=LANGUAGE_NAMES[language])
         digest = self._evidence("outline", OUTLINE, fields, evidence, _ids(findings), focus=_focus(question, plan))
@@ -106,26 +115,24 @@ class LLMEngine:
                               sub_question_ids=[sq.id for sq in plan.sub_questions], evidence_ids=_ids(findings))
         return Outline(title=out.title, sections=[summary, *sections])
 
-    async def write(self, section: SectionPlan, *, question: str, plan: Plan, evidence: Mapping[str, Evidence],
-                    language: str, reflection: Reflection | None, trace: Trace,
-                    outline: Outline | None = None) -> Section:
-        fields = dict(question=question, title=section.title, goal=section.goal or section.title,
-                      others=_others(section, outline), language_name=LANGUAGE_NAMES[language])
-        focus = " ".join([section.title, section.goal, *_questions(plan, section.sub_question_ids)])
+    async def write(self, task: WriteTask, *, trace: Trace) -> Section:
+        section, evidence = task.section, task.evidence
+        fields = dict(question=task.question, title=section.title, goal=section.goal or section.title,
+                      others=_others(section, task.outline), language_name=LANGUAGE_NAMES[task.language])
+        focus = " ".join([section.title, section.goal, *_questions(task.plan, section.sub_question_ids)])
         digest = self._evidence("write", WRITE, fields, evidence, section.evidence_ids or sorted(evidence), focus=focus)
         text = await self._text(WRITE.format_messages(evidence=digest, **fields), trace)
         if not text:
             raise ValueError(f"empty section text for {section.title!r}")
         return Section(id=section.id, title=section.title, markdown=text)
 
-    async def summarize(self, section: SectionPlan, *, question: str, plan: Plan, evidence: Mapping[str, Evidence],
-                        language: str, reflection: Reflection | None, sections: list[Section],
-                        trace: Trace) -> Section:
+    async def summarize(self, task: SummaryTask, *, trace: Trace) -> Section:
         """The executive summary, written last: the answer first, from the sections and the evidence."""
-        fields = dict(question=question, language_name=LANGUAGE_NAMES[language])
+        section, evidence = task.section, task.evidence
+        fields = dict(question=task.question, language_name=LANGUAGE_NAMES[task.language])
         room = self._room("write", SUMMARY.format_messages(sections="", evidence="", **fields))  # a write step
-        written = _sections_text(sections, int(room * SECTIONS_SHARE))
-        digest = fit_evidence(evidence, section.evidence_ids or sorted(evidence), focus=question,
+        written = _sections_text(task.sections, int(room * SECTIONS_SHARE))
+        digest = fit_evidence(evidence, section.evidence_ids or sorted(evidence), focus=task.question,
                               budget=room - estimate_tokens(written)).text
         text = await self._text(SUMMARY.format_messages(sections=written or "(none)", evidence=digest, **fields),
                                 trace)

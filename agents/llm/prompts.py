@@ -49,7 +49,8 @@ REFLECT = ChatPromptTemplate.from_messages([
 OUTLINE = ChatPromptTemplate.from_messages([
     ("system",
      "You outline a research report. Give a title and 2-7 sections (no executive summary: it is written "
-     "last, from the sections): sections that answer the sub-questions (merge sub-questions that share their evidence; a section "
+     "last, from the sections): sections that answer the sub-questions (merge sub-questions that share their "
+     "evidence; a section "
      "draws only on evidence about its own sub-question), and a section on contradictions and open questions when "
      "there are any. For each section list the sub-question ids and evidence ids it draws on (only ids "
      "from below). " + LANGUAGE_RULE),

@@ -47,7 +47,7 @@ async def research(client: ChatClient, settings: Any, task: ResearchTask, *, too
             tools = []
             trace.fallbacks.append(f"research {task.sub_question.id}: the server refuses tools; asked without them")
             continue
-        messages.append(reply)
+        messages.append(_replayable(reply))
         if reply.tool_calls or reply.invalid_tool_calls:
             unparsable_turns = unparsable_turns + 1 if not reply.tool_calls else 0
             if unparsable_turns > 1:  # re-asked once with the parse error, and still nothing usable
@@ -92,6 +92,14 @@ async def _run_planned(task: ResearchTask, toolbox: Toolbox, trace: Trace, *, ma
 async def _run_call(call: dict, toolbox: Toolbox) -> ToolMessage:
     text = await dispatch(call["name"], call.get("args") or {}, toolbox)
     return ToolMessage(text, tool_call_id=call["id"])
+
+
+def _replayable(reply: AIMessage) -> AIMessage:
+    """The reply as the next turn sends it back. langchain-openai sends the empty text beside tool calls as
+    ``content: null``, which llama-cpp-python's server rejects (HTTP 500, "Input should be a valid string")."""
+    if reply.content or not (reply.tool_calls or reply.invalid_tool_calls):
+        return reply
+    return reply.model_copy(update={"content": " "})
 
 
 def _content(reply: AIMessage) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agents.offline.sentences import CJK_RE
 from agents.offline.sql_answer import headline as sql_headline
 from tools.evidence import Evidence
+from tools.text.language import HAN_RE
 
 MAX_TABLE_ROWS = 12
 MAX_HEADLINE_CELLS = 4
@@ -27,14 +27,14 @@ def cite(sentence: str, ids: list[str]) -> str:
         return sentence
     m = _END_RE.search(sentence)
     head, tail = (sentence[:m.start()], m.group()) if m else (sentence, "")
-    space = "" if head and (CJK_RE.match(head[-1]) or _WIDE_RE.match(head[-1])) else " "
+    space = "" if head and (HAN_RE.match(head[-1]) or _WIDE_RE.match(head[-1])) else " "
     return f"{head.rstrip()}{space}{markers}{tail}"
 
 
 def join(sentences: list[str]) -> str:
     out = ""
     for s in sentences:
-        glue = "" if not out or _WIDE_RE.match(out[-1]) or (CJK_RE.match(s[:1]) and CJK_RE.match(out[-1])) else " "
+        glue = "" if not out or _WIDE_RE.match(out[-1]) or (HAN_RE.match(s[:1]) and HAN_RE.match(out[-1])) else " "
         out += glue + s
     return out
 

@@ -2,9 +2,10 @@
 
 A candidate is a clean prose sentence (agents.offline.prose) of a passage. It may stand in a section
 only when it is about that section's question: relevance at or above the calibrated threshold, a
-key word in the sentence itself, a key word besides the names (what is asked about them), and, when the question names a subject that sets it apart from its
-sibling questions, that subject in the sentence or its passage heading. The best are then picked by
-maximal marginal relevance, so near-duplicates from overlapping chunks are not repeated.
+key word in the sentence itself, a key word besides the names (what is asked about them), and, when
+the question names a subject that sets it apart from its sibling questions, that subject in the
+sentence or its passage heading. The best are then picked by maximal marginal relevance, so
+near-duplicates from overlapping chunks are not repeated.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from dataclasses import dataclass, replace
 from agents.offline.prose import is_prose, tidy_links
 from agents.offline.reflect import is_draft
 from agents.offline.relevance import RELEVANCE_THRESHOLD, Query, names, on_aspect, overlaps, relevance
-from agents.offline.sentences import CJK_RE, claim_numbers, sentence_spans, squash, terms
 from agents.offline.versions import superseded_ids
 from tools.evidence import Evidence
+from tools.text.language import HAN_RE
+from tools.text.numbers import claim_numbers
+from tools.text.sentences import sentence_spans, squash
+from tools.text.terms import terms
 
 MAX_PER_SOURCE = 3  # so one long document cannot fill a section
 DUPLICATE_JACCARD = 0.6  # term overlap at which two sentences say the same thing
@@ -90,7 +94,7 @@ def tidy(raw: str) -> str:
 
 def usable(text: str) -> bool:
     """Whole prose statements only: not list lead-ins, fragments, walls of text, markup or code."""
-    cjk = len(CJK_RE.findall(text))
+    cjk = len(HAN_RE.findall(text))
     long_enough = cjk >= 10 or (len(text) >= 30 and len(text.split()) >= 5)
     return (long_enough and len(text) <= 500 and not text.endswith((":", "：", ",")) and is_prose(text)
             and not _cut_open(text))
@@ -159,7 +163,7 @@ def redundancy(cand: Sentence, chosen: list[Sentence]) -> float:
 
 
 def is_cjk(text: str) -> bool:
-    return len(CJK_RE.findall(text)) * 3 >= len(re.findall(r"[A-Za-z]", text)) and bool(CJK_RE.search(text))
+    return len(HAN_RE.findall(text)) * 3 >= len(re.findall(r"[A-Za-z]", text)) and bool(HAN_RE.search(text))
 
 
 def source(ev: Evidence) -> str:

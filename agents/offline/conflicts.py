@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from agents.offline import text as lexicon
 from agents.offline.conflicts_sql import sql_conflicts
-from agents.offline.sentences import (
-    CJK_RE, Number, find_numbers, keywords, number_values, split_sentences, supported, terms,
-)
 from agents.offline.versions import has_marker, later, version_of
 from tools.evidence import Evidence
 from tools.research_models import Contradiction
+from tools.text.language import HAN, HAN_RE
+from tools.text.numbers import Number, find_numbers, number_values, supported
+from tools.text.sentences import split_sentences
+from tools.text.terms import keywords, terms
 
 MAX_CONTRADICTIONS = 8
 WINDOW_BEFORE, WINDOW_AFTER = 6.0, 3.0  # words around a number that say what it measures
@@ -33,10 +34,10 @@ CROSS_SCORE = 0.5  # a cross-language match ranks below a same-language one with
 DRAFT_RE = re.compile(r"draft|草稿|初稿|征求意见稿", re.IGNORECASE)
 CURRENCIES = {"cny", "rmb", "usd", "eur", "yuan"}
 _UNIT_AFTER_RE = re.compile(r"\s?(?:[A-Z]{3}\b|元|万元|亿元|人)")
-_UNIT_WORD_RE = re.compile(r"\s*([A-Za-z]+|" + CJK_RE.pattern + ")")
+_UNIT_WORD_RE = re.compile(r"\s*([A-Za-z]+|" + HAN_RE.pattern + ")")
 _CURRENCY_BEFORE_RE = re.compile(r"(?:[$¥€£]|\b(?:CNY|RMB|USD|EUR|GBP|JPY)\s?)$")
 _WINDOW_TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z][A-Za-z0-9]*)*|\d+(?:[.,]\d+)*[A-Za-z%]*|"
-                              + CJK_RE.pattern)
+                              + HAN_RE.pattern)
 _NAME_RE = re.compile(r"\^?[A-Za-z][\w&^-]*")
 # Units that tell what kind of quantity a figure is, whatever the language writes.
 _UNIT_CLASSES = (
@@ -115,7 +116,7 @@ def _claims(ev: Evidence) -> list[_Claim]:
         for n in numbers:  # figures say nothing about what is measured: blank them out
             plain = plain[:n.start] + " " * (n.end - n.start) + plain[n.end:]
         hits = [h for h in lexicon.find_concepts(sentence) if h.kind != "op"]
-        script = "zh" if len(CJK_RE.findall(sentence)) * 2 >= len(re.findall(r"[A-Za-z]", sentence)) else "en"
+        script = "zh" if len(HAN_RE.findall(sentence)) * 2 >= len(re.findall(r"[A-Za-z]", sentence)) else "en"
         previous = 0
         for group in dict.fromkeys(n.group for n in numbers if n.kind == "claim"):
             ends = tuple(n for n in numbers if n.group == group and n.kind == "claim")
@@ -163,7 +164,7 @@ def _naming(ends: tuple[Number, ...], sentence: str, naming: str, currency: re.M
 
 def _measure(hit: lexicon.ConceptHit) -> str:
     """A measure as its English word: one lexicon concept holds budget, spend and cost, which differ."""
-    word = hit.gloss if hit.gloss and CJK_RE.search(hit.surface) else hit.surface
+    word = hit.gloss if hit.gloss and HAN_RE.search(hit.surface) else hit.surface
     return f"{hit.key}:{' '.join(terms(word, numbers=False)) or hit.key}"
 
 
@@ -203,7 +204,7 @@ def _subject_words(sentence: str, span: tuple[int, int], hits: list, script: str
               and m.group().lower() not in CURRENCIES | _MONTH_WORDS and m.group().upper() not in ("CNY", "RMB", "USD")
               and not any(a <= m.start() < a + len(w) for a, w in found)]
     words = list(dict.fromkeys(w for _, w in sorted(found)))
-    return re.sub(r"(?<=[\u3400-\u9fff]) (?=[\u3400-\u9fff])", "", " ".join(words))
+    return re.sub(rf"(?<=[{HAN}]) (?=[{HAN}])", "", " ".join(words))
 
 
 def _window(sentence: str, start: int, end: int) -> tuple[int, int]:
@@ -224,7 +225,7 @@ def _reach(tokens: Iterable[re.Match[str]], budget: float) -> list[re.Match[str]
     """Tokens up to a budget of content words: stopwords and figures ride free."""
     out = []
     for m in tokens:
-        budget -= 0.5 if CJK_RE.match(m.group()) else 1.0 if terms(m.group(), numbers=False) else 0.0
+        budget -= 0.5 if HAN_RE.match(m.group()) else 1.0 if terms(m.group(), numbers=False) else 0.0
         if budget < 0:
             break
         out.append(m)
@@ -346,7 +347,7 @@ def _subject(claim: _Claim, shared: frozenset[str]) -> str:
     """The words both sources use around the figure, as the first one writes them."""
     words = [w for w, _ in keywords(claim.near, numbers=False)
              if _context_terms(w) & (shared - CURRENCIES) and not _UNIT_ONLY_RE.fullmatch(w.lower())]
-    text = re.sub(r"(?<=[\u3400-\u9fff]) (?=[\u3400-\u9fff])", "", " ".join(dict.fromkeys(words)))
+    text = re.sub(rf"(?<=[{HAN}]) (?=[{HAN}])", "", " ".join(dict.fromkeys(words)))
     return text or claim.subject or "the same measure"
 
 

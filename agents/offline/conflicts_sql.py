@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agents.offline.sentences import Number, find_numbers, supported, terms
 from tools.evidence import Evidence
+from tools.text.numbers import Number, find_numbers, supported
+from tools.text.terms import terms
 
 _UNIT_TERMS = {"cny", "rmb", "usd", "eur", "yuan", "amount", "value", "num", "number", "total"}  # name no measure
 _SQL_LITERAL_RE = re.compile(r"'((?:[^']|'')*)'")

@@ -7,17 +7,35 @@ from __future__ import annotations
 
 import re
 
-from agents.offline.follow_ups import (_TIME_PREP, _dedupe, _facts_about_other_names, _finish, _follow_ups,
-                                       _phrases, _time_label, aspects)
+from agents.offline.follow_ups import (
+    _TIME_PREP,
+    _dedupe,
+    _facts_about_other_names,
+    _finish,
+    _follow_ups,
+    _phrases,
+    _time_label,
+    aspects,
+)
 from agents.offline.operands import coordinated_operands
 from agents.offline.plan_words import DEMONYMS as _DEMONYMS
 from agents.offline.plan_words import LEADING_STOP as _LEADING_STOP
 from agents.offline.plan_words import Entity
 from agents.offline.schema_link import TableLink, link_schema, question_ops, relevant_links
-from agents.offline.text import (LEXICON, ConceptHit, detect_language, english_equivalents, extract_time_ranges,
-                                 find_concepts, keywords, squash, tokenize, words)
+from agents.offline.text import (
+    LEXICON,
+    ConceptHit,
+    english_equivalents,
+    extract_time_ranges,
+    find_concepts,
+    keywords,
+    squash,
+    tokenize,
+    words,
+)
 from tools.models import TableInfo
 from tools.research_models import Needs, Plan, SubQuestion
+from tools.text.language import question_language
 
 _CLAUSE_START = (r"what|how|which|who|whom|when|where|why|is|are|was|were|does|do|did|should|can|could|"
                  r"will|would|has|have|list|show|compare")
@@ -42,7 +60,7 @@ def decompose(question: str, catalog: list[TableInfo], *, max_sub_questions: int
     if not words(question):
         raise ValueError("the question has no words to plan from")
     limit = max(2, max_sub_questions)
-    lang = detect_language(question)
+    lang = question_language(question)  # the rule the report's language follows
     entities = detect_entities(question, catalog)
     compared = compared_entities(question, entities)
     periods = extract_time_ranges(question)
@@ -107,7 +125,7 @@ def _entity_group(key: str) -> str:
 
 def _not_a_name(words_: list[str]) -> bool:
     """"C" (of "C major"), "German", "British": capitalised, but nothing to research on its own."""
-    return words_[0][0].isdigit() or len(words_) == 1 and (len(words_[0]) == 1 or words_[0].lower() in _DEMONYMS)
+    return words_[0][0].isdigit() or (len(words_) == 1 and (len(words_[0]) == 1 or words_[0].lower() in _DEMONYMS))
 
 
 def _locate(text: str, value: str) -> tuple[int, int] | None:
@@ -198,7 +216,7 @@ def _comparison(question: str, lang: str, entities: list[Entity], compared: list
     # says nothing beyond the names: "Compare httpx and aiosqlite" is the synthesis already).
     literal = [] if any(e.group for e in compared) or _only_names(question, compared) else [
         _finish(question, lang, "")]
-    texts = _dedupe(literal + pairs + extra)[: limit - 1] + [synthesis]
+    texts = [*_dedupe(literal + pairs + extra)[: limit - 1], synthesis]
     names = " vs ".join(e.label for e in compared)
     about = ", ".join(_phrases(k)[2] for k in keys)
     why = f"Comparison of {names} on {about}: one sub-question per entity and aspect, plus a synthesis."
@@ -226,7 +244,8 @@ def _synthesis(question: str, lang: str, compared: list[Entity], found: list[Con
     if lang == "zh":
         if choose:
             return f"{ctx.strip('（）')}应该选择{'还是'.join(labels)}"
-        return f"{'与'.join(labels)}在{'、'.join(nouns)}上的主要区别是什么" if nouns else f"{'与'.join(labels)}的主要区别是什么"
+        where = f"在{'、'.join(nouns)}上" if nouns else ""
+        return f"{'与'.join(labels)}{where}的主要区别是什么"
     if choose:
         return f"Which is the better choice{ctx}: {_join(labels, 'or')}"
     on = f" on {_join(nouns)}" if nouns else ""
@@ -290,7 +309,7 @@ def _clauses_and_follow_ups(question: str, lang: str, entities: list[Entity], li
     for follow in _follow_ups(question, lang, entities, when):
         if len(texts) >= 2:
             break
-        texts = _dedupe(texts + [follow])
+        texts = _dedupe([*texts, follow])
     texts = _dedupe(texts + _facts_about_other_names(texts, lang, entities, when))
     how = f"Split into {n_clauses} clause(s)" + (f", deepened with {len(texts) - n_clauses} follow-up(s)"
                                                  if len(texts) > n_clauses else "")

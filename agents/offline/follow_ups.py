@@ -51,8 +51,10 @@ def _follow_ups(question: str, lang: str, entities: list[Entity], when: str) -> 
     if subject:
         out.append(_phrases(None)[5 if zh else 4].format(x=subject, a=""))
     # The background question names one thing, never a salad of keywords ("packages take disk").
-    topic = subject or next((k for k, _ in keywords(question, limit=1)), "")
-    out.append(f"文档中关于{topic}有哪些背景信息" if zh else f"What else do the documents say about {topic}")
+    # A bare number ("80" of "completed 80 laps") is no topic.
+    topic = subject or next((k for k, _ in keywords(question, limit=3) if re.search(r"[^\W\d_]", k)), "")
+    if topic:
+        out.append(f"文档中关于{topic}有哪些背景信息" if zh else f"What else do the documents say about {topic}")
     return [_finish(t, lang, when) for t in out]
 
 

@@ -38,7 +38,7 @@ def coordinated_operands(question: str) -> list[Operand]:
         left_end = i - 1 - (1 if low in _AFTER_COMPARE and toks[i - 1][0].lower() in _COMPARE_VERBS else 0)
         left = _run(question, toks, left_end, step=-1)
         if left and right:
-            return _extend_list(question, toks, left) + [right]
+            return [*_extend_list(question, toks, left), right]
     return []
 
 

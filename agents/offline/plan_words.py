@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # aspect -> English and Chinese question about one entity {x}, the aspect's noun in each language, and a
@@ -50,6 +51,13 @@ def phrases(key: str | None, noun_en: str = "", noun_zh: str = "") -> tuple[str,
 GENERIC = (PHRASES[None][0], PHRASES[None][1], PHRASES[None][4], PHRASES[None][5],
            "What else do the documents say about {x}", "文档中关于{x}有哪些背景信息",
            "What else do the documents say about this question", "关于这个问题，文档中还有哪些相关信息")
+_GENERIC_RE = [re.compile(re.escape(t).replace(r"\{x\}", ".+") + r".*[?？]?") for t in GENERIC]
+
+
+def is_generic(question: str) -> bool:
+    """A fact-finding sub-question of the planner's ("What are the key facts about X?"): it asks
+    about a name, not what the user asked, so answering it alone does not answer the question."""
+    return any(rx.fullmatch(question.strip()) for rx in _GENERIC_RE)
 
 # Words capitalised only because they open the sentence: never names.
 LEADING_STOP = frozenset("what how which who when where why should could would can is are do does did will the a an "

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from agents.offline.sentences import CJK_RE, squash
+from tools.text.language import HAN_RE
+from tools.text.sentences import squash
 
 _LINK_RE = re.compile(r"(?<!!)\[([^\[\]]{1,200})\]\((?:[^()\s]|\([^()\s]*\))+\)")  # [text](url) -> text
 _BADGE_RE = re.compile(r"!\[[^\]]*\]\(|\[!\[")
@@ -63,8 +64,8 @@ def _symbol_share(text: str) -> float:
 
 def _cell_run(text: str) -> bool:
     """Cells without a sentence: most tokens are figures, or no English verb among many capitalised cells."""
-    if CJK_RE.search(text):
-        tokens = re.findall(r"[\d.,%]+|" + CJK_RE.pattern + "+", text)
+    if HAN_RE.search(text):
+        tokens = re.findall(r"[\d.,%]+|" + HAN_RE.pattern + "+", text)
         return len(tokens) >= 6 and sum(bool(_NUMERIC_RE.match(t)) for t in tokens) * 2 > len(tokens)
     tokens = text.split()
     numeric = sum(bool(_NUMERIC_RE.match(t.strip(".,;:"))) for t in tokens)
@@ -74,7 +75,7 @@ def _cell_run(text: str) -> bool:
 def _label_fragment(text: str) -> bool:
     """'Average score from support: 2.8 out of 5' is a field of a list, not a statement: a short label,
     a colon, and no finite verb or subject pronoun on either side."""
-    if CJK_RE.search(text):
+    if HAN_RE.search(text):
         return False
     head, sep, _ = text.partition(": ")
     return bool(sep) and len(head.split()) <= MAX_LABEL_WORDS and not _FINITE_RE.search(text)

@@ -2,8 +2,9 @@
 
 Coverage is lexical: a sub-question is answered when some of its evidence supports it on its own
 (agents.offline.support: key words and anchors within one passage or result), the supporting
-evidence mentions enough of its key terms, and it holds a table result when it asked for one. Contradictions are the same measure stated with
-different numbers by two sources; a draft against a final version is the common case.
+evidence mentions enough of its key terms, and it holds a table result when it asked for one.
+Contradictions are the same measure stated with different numbers by two sources; a draft against a
+final version is the common case.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import Mapping
+from collections.abc import Mapping
 
 from agents.offline.conflicts import find_contradictions, is_draft  # noqa: F401 (re-exported)
-from agents.offline.sentences import keywords, terms
 from agents.offline.support import assess
 from tools.evidence import Evidence
 from tools.research_models import Finding, Gap, Plan, Reflection, SubQuestion
+from tools.text.terms import keywords, terms
 
 COVERAGE_THRESHOLD = 0.6  # weighted share of a sub-question's key terms its evidence must contain
 MAX_FOLLOW_UPS = 3

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agents.offline.sentences import CJK_RE, fold_accents, keywords, terms
 from agents.offline.text import LEXICON, find_concepts
+from tools.text.language import HAN_RE
+from tools.text.terms import fold_accents, keywords, terms
 
 # Calibrated by benchmarks/calibrate_relevance.py on the HotpotQA dev split (questions 1-50): the
 # threshold and heading weight maximising F1 of "sentence is a supporting fact" over every sentence
@@ -86,7 +87,7 @@ def anchors(text: str, *, compounds: bool = False) -> list[str]:
     tokens = list(_WORD_RE.finditer(text))
     words = [m.group(2) for m in tokens if m.group(2)]
     title_case = _title_case(words)
-    zh = bool(CJK_RE.search(text))
+    zh = bool(HAN_RE.search(text))
     out: list[str] = []
     run: list[str] = []
     for i, m in enumerate(tokens):
@@ -227,6 +228,6 @@ def _mentions(anchor: str, hay: str) -> bool:
     needle = _norm(anchor)
     if not needle:
         return False
-    if CJK_RE.search(needle):
+    if HAN_RE.search(needle):
         return needle in hay
     return re.search(rf"(?<![a-z0-9]){re.escape(needle)}(?:s|es|'s)?(?![a-z0-9])", hay) is not None

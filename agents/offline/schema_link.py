@@ -175,17 +175,38 @@ def mentioned_values(q: QuestionTerms, col: ColumnInfo) -> list[str]:
     # "total liabilities" names the row "Total liabilities", not also the section row "Liabilities"
     spans = {v: f" {' '.join(t for _, t, _ in words(re.sub(r'[(].*?[)]', ' ', v)))} " for v in found}
     # equal once footnotes are dropped ("Free cash flow", "Free cash flow (pre-spectrum)"): the bare one
-    return [v for v in found if not any(w != v and (spans[v] in spans[w] and spans[v] != spans[w]
-                                                    or spans[v] == spans[w] and len(w) < len(v)) for w in found)]
+    return [v for v in found if not any(w != v and ((spans[v] in spans[w] and spans[v] != spans[w])
+                                                    or (spans[v] == spans[w] and len(w) < len(v))) for w in found)]
+
+
+def is_list_column(col: ColumnInfo) -> bool:
+    """A text column whose cells list items ("United, Continental", "5th, Western", "Athens, Greece"):
+    a question names one item, which is a value of the column too."""
+    return is_text(col) and any(isinstance(v, str) and "," in v for v in col.samples)
 
 
 ORDINALS = {"first": "1st", "second": "2nd", "third": "3rd", "fourth": "4th", "fifth": "5th", "sixth": "6th",
             "seventh": "7th", "eighth": "8th", "ninth": "9th", "tenth": "10th"}
 
 
+_DETERMINERS = frozenset("the a an his her its their our my your this that".split())
+_PLACE_NOUNS = frozenset("place places position positions spot finish finishes round rank".split())
+
+
+def is_place(tokens: list[str], i: int) -> bool:
+    """The ordinal at ``tokens[i]`` names a place ("finished first", "first place"), not an order of
+    things ("the first interval", "his first record")."""
+    if tokens[i] not in ORDINALS:
+        return False
+    after = tokens[i + 1] if i + 1 < len(tokens) else ""
+    return after in _PLACE_NOUNS or i == 0 or tokens[i - 1] not in _DETERMINERS
+
+
 def _sequences(q: QuestionTerms) -> list[list[str]]:
     """The question's words, and with ordinals as tables write them ("finished first" names '1st')."""
-    alt = [w for t in q.sequence for w in ([term for _, term, _ in words(ORDINALS[t])] if t in ORDINALS else [t])]
+    seq = q.sequence
+    alt = [w for i, t in enumerate(seq)
+           for w in ([term for _, term, _ in words(ORDINALS[t])] if is_place(seq, i) else [t])]
     return [q.sequence, alt] if alt != q.sequence else [q.sequence]
 
 

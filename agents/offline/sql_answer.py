@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agents.offline.sentences import find_numbers, supported
 from agents.offline.sql_intent import intent
 from tools.evidence import Evidence
+from tools.text.numbers import find_numbers, supported
 
 _PERIODS = ("year", "quarter", "month")
 _UNITS = frozenset("cny usd eur gbp jpy rmb kb mb gb tb bytes km kg ms pct".split())
@@ -29,14 +29,52 @@ def headline(ev: Evidence, *, question: str, language: str) -> str | None:
         return None
     zh = language == "zh"
     cols = list(ev.columns)
-    for rule in (_period_change, _period_average, _which_period, _lookup, _overrun, _growth, _share, _series,
-                 _count_per_group, _filtered_groups, _ranking, _single, _spread):
+    for rule in (_listed, _versus, _years_compared, _period_change, _period_average, _which_period, _lookup,
+                 _overrun, _growth, _share, _series, _count_per_group, _filtered_groups, _ranking, _single, _spread):
         text = rule(ev, cols, zh, question)
         if text:
             first = text.split(" ", 1)[0]
             common = first in _AGG_WORDS["en"].values()  # "average MSFT rose …" opens a sentence; "lancedb" stays
             return text[:1].upper() + text[1:] if common else text
     return None
+
+
+def matched_nothing(ev: Evidence) -> bool:
+    """A filtered aggregate whose count is 0: one row, an ``n`` of 0, every other cell empty."""
+    if ev.kind != "sql" or len(ev.rows) != 1 or "n" not in ev.columns or " WHERE " not in (ev.sql or ""):
+        return False
+    row = dict(zip(ev.columns, ev.rows[0]))
+    return row["n"] == 0 and all(v is None for k, v in row.items() if k != "n")
+
+
+_CONDITION_RE = re.compile(r"""^\(?"((?:[^"]|"")+)" (=|<>|>=|<=|>|<|IS NULL) ?"""
+                           r"""(?:'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?))?""")
+_OP_WORDS = {"en": {"=": "", "<>": "other than ", ">=": "at least ", "<=": "at most ", ">": "over ", "<": "under "},
+             "zh": {"=": "为", "<>": "不为", ">=": "至少为", "<=": "至多为", ">": "大于", "<": "小于"}}
+
+
+def conditions(sql: str, zh: bool = False) -> list[str]:
+    """The WHERE clause's simple conditions in words ("Laps 80", "Points at least 30", "without Sponsor");
+    [] when any part of it is not one of those (then no sentence claims to restate it)."""
+    m = re.search(r"\bWHERE (.+?)(?: GROUP BY | ORDER BY | LIMIT |\)?$)", sql)
+    if m is None or "(SELECT" in m.group(1):
+        return []
+    out = []
+    for part in re.split(r" AND (?=\(?\")", m.group(1)):
+        c = _CONDITION_RE.match(part)
+        if c is None:
+            return []
+        name, op = measure_name(c.group(1).replace('""', '"'), zh), c.group(2)
+        value = c.group(3).replace("''", "'") if c.group(3) is not None else c.group(4)
+        if op == "IS NULL" and " IS NULL OR trim(CAST(" not in part:
+            return []  # only the "empty cell" test sql_build writes is restated
+        if op == "IS NULL":
+            out.append(f"{name}为空" if zh else f"no {name}")
+        elif value is not None:
+            out.append(f"{name}{_OP_WORDS['zh'][op]}{value}" if zh else f"{name} {_OP_WORDS['en'][op]}{value}")
+        else:
+            return []
+    return out
 
 
 # ---- one item across year columns (agents.offline.sql_periods) ----------------------------------
@@ -91,9 +129,90 @@ def _which_period(ev: Evidence, cols: list[str], zh: bool, question: str) -> str
     return f"The {'largest' if most else 'smallest'} value is in {year}: {fmt(value)}."
 
 
+def _versus(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    """"Lake Huron has 7 more than Lake Erie (15 against 8)" (agents.offline.sql_versus)."""
+    if (len(cols) != 3 or len(ev.rows) != 1 or not cols[2].startswith("difference")
+            or " FILTER (WHERE " not in (ev.sql or "")):
+        return None
+    a, b, diff = ev.rows[0]
+    if a is None or b is None or diff is None:
+        return None
+    what = f" {measure_name(cols[2][len('difference_'):], zh)}" if cols[2].startswith("difference_") else ""
+    if zh:
+        return f"{cols[0]}比{cols[1]}{'多' if diff >= 0 else '少'}{fmt(abs(diff))}{what}（{fmt(a)}对{fmt(b)}）。"
+    more = "more" if diff >= 0 else "fewer"
+    return f"{cols[0]} has {fmt(abs(diff))} {more}{what} than {cols[1]} ({fmt(a)} against {fmt(b)})."
+
+
+def _years_compared(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    """"1926 has the more Laps, 142, against 1938 (130)" for the years a question names side by side."""
+    order = _order(ev)
+    if (len(cols) != 2 or len(ev.rows) != 2 or order is None or order[0] != cols[1]
+            or not re.search(r"year|season|年", cols[0], re.I) or " IN (" not in (ev.sql or "")):
+        return None
+    (y1, v1), (y2, v2) = ev.rows
+    if v1 is None or v2 is None:
+        return None
+    name = measure_name(cols[1], zh)
+    more = order[1] == "DESC"
+    if zh:
+        return f"{y1}年的{name}{'更高' if more else '更低'}，为{_figure(v1, cols[1])}，{y2}年为{_figure(v2, cols[1])}。"
+    return (f"{y1} has the {'higher' if more else 'lower'} {name}, {_figure(v1, cols[1])}, "
+            f"against {y2} ({_figure(v2, cols[1])}).")
+
+
+# ---- rows by their place in the table (agents.offline.sql_position) ----------------------------
+
+_ANCHOR_RE = re.compile(r"""rowid ([<>]) \(SELECT min\(rowid\) FROM "(?:[^"]|"")+" """
+                        r"""WHERE "((?:[^"]|"")+)" = '((?:[^']|'')*)'\)""")
+_ROW_ORDER_RE = re.compile(r"ORDER BY rowid (ASC|DESC) LIMIT (\d+)\)?$")
+
+
+def _listed(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
+    """A row named by its neighbour or by its place ("listed after GL-B-5: GL-B-6, Date ...")."""
+    sql = ev.sql or ""
+    order = _ROW_ORDER_RE.search(sql)
+    if order is None:
+        return None
+    if cols and cols[0].startswith("sum_") and "n" in cols:  # "the last 3 games combined"
+        n, total = ev.rows[0][cols.index("n")], ev.rows[0][0]
+        where = "最后" if order.group(1) == "DESC" else "最前"
+        if total is None:
+            return None
+        if zh:
+            return f"{where}{fmt(n)}行的{measure_name(cols[0][4:], True)}合计{_figure(total, cols[0][4:])}。"
+        return (f"The {'last' if order.group(1) == 'DESC' else 'first'} {fmt(n)} rows listed total "
+                f"{_figure(total, cols[0][4:])} {measure_name(cols[0][4:])}.")
+    if not cols or cols[0] != "listed":
+        return None
+    rows = [_row_cells(r, cols) for r in ev.rows]
+    anchor = _ANCHOR_RE.search(sql)
+    if anchor is not None:
+        after, value = anchor.group(1) == ">", anchor.group(3).replace("''", "'")
+        if zh:
+            where = "之后" if after else "之前"
+            return f"紧{'接' if after else '排'}在{value}{where}的是第{ev.rows[0][0]}行：{rows[0]}。"
+        return f"Listed {'right after' if after else 'right before'} {value} (row {ev.rows[0][0]}): {rows[0]}."
+    last = order.group(1) == "DESC"
+    if zh:
+        return f"{'最后' if last else '最前'}列出的行：" + "／".join(rows) + "。"
+    which = "last" if last else "first"
+    if len(rows) == 1:
+        return f"The {which} row listed (row {ev.rows[0][0]}): {rows[0]}."
+    return f"The {which} {len(rows)} rows listed: " + " / ".join(rows) + "."
+
+
+def _row_cells(row: list[Any], cols: list[str]) -> str:
+    cells = [(c, v) for c, v in zip(cols[1:], row[1:]) if v not in (None, "") and len(str(v)) <= _LOOKUP_CELL_CHARS]
+    return ", ".join(f"{measure_name(c)} {_cell_text(c, v)}" for c, v in cells[:MAX_LOOKUP_CELLS])
+
+
 # ---- rows a filter picked ---------------------------------------------------------------------
 
-_FILTER_RE = re.compile(r"""WHERE "((?:[^"]|"")+)" = (?:'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?))""")
+# the first equality filter of the WHERE clause ("Team" <> 'X' AND "Position" = '23rd': Position)
+_FILTER_RE = re.compile(r"""\bWHERE\b(?:(?!\bGROUP BY\b|\bORDER BY\b).)*?"((?:[^"]|"")+)" = """
+                        r"""(?:'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?))""")
+_EMPTY_RE = re.compile(r"""\bWHERE \("((?:[^"]|"")+)" IS NULL OR """)
 _COMPUTED_RE = re.compile(r"\b(?:GROUP BY|count|sum|avg|min|max|round)\s*\(|\bGROUP BY\b|\bUNION\b|\bORDER BY\b", re.I)
 MAX_LOOKUP_ROWS = 3
 MAX_LOOKUP_CELLS = 6
@@ -104,12 +223,13 @@ def _lookup(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | Non
     """Rows picked by a value the question names, nothing computed: the rows' cells as they stand
     ("Sebastian Porto: Pos 12, Manufacturer Yamaha, Points 4.")."""
     m = _FILTER_RE.search(ev.sql or "")
-    if m is None or _COMPUTED_RE.search(ev.sql or "") or not 0 < len(ev.rows) <= MAX_LOOKUP_ROWS:
+    empty = _EMPTY_RE.search(ev.sql or "") if m is None else None
+    if (m is None and empty is None) or _COMPUTED_RE.search(ev.sql or "") or not 0 < len(ev.rows) <= MAX_LOOKUP_ROWS:
         return None
     measures = [i for i in _numeric_cols(ev, cols) if not re.search(r"year|season|年", cols[i], re.I)]
     if len(ev.rows) > 1 and measures:  # several rows with figures: the spread/ranking rules say more
         return None
-    key = m.group(1).replace('""', '"')
+    key = (m or empty).group(1).replace('""', '"')
     ki = cols.index(key) if key in cols else None
     # the row's subject: its name (a text label that is not a number), else the value it was picked by
     li = _label_col(ev, cols)
@@ -119,17 +239,28 @@ def _lookup(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | Non
     for row in ev.rows:
         cells = [(c, v) for i, (c, v) in enumerate(zip(cols, row)) if i not in (ki, li) and v not in (None, "")
                  and len(str(v)) <= _LOOKUP_CELL_CHARS][:MAX_LOOKUP_CELLS]
+        if not cells and li is not None and li != ki and row[li] not in (None, ""):
+            parts.append(_label(row, li))  # the row's name is all it holds besides the filter
+            continue
         if not cells:
             continue
         body = ("，" if zh else ", ").join(f"{measure_name(c, zh)} {_cell_text(c, v)}" for c, v in cells)
-        parts.append(f"{_label(row, li)}: {body}" if li is not None and len(ev.rows) == 1 else body)
+        if li is None:
+            parts.append(body)
+        else:  # "Sebastian Porto: Pos 12, ..." alone; "Harbour Games (Year 2002, ...)" in a list
+            parts.append(f"{_label(row, li)}: {body}" if len(ev.rows) == 1 else f"{_label(row, li)} ({body})")
     if not parts:
         return None
-    if len(parts) == 1:
-        return parts[0] + ("。" if zh else ".")
-    value = _filter_value(m)
     key = measure_name(key, zh)
-    head = f"{key}为{value}的行：" if zh else f"Rows with {key} {value}: "
+    if len(parts) == 1 and m is not None:
+        return parts[0] + ("。" if zh else ".")
+    if len(parts) == 1:
+        return (f"{key}为空：" if zh else f"Without {key}: ") + parts[0].replace(": ", ", ", 1) + ("。" if zh else ".")
+    if m is None:  # "no shirt sponsor": the rows where the column is empty
+        head = f"{key}为空的行：" if zh else f"Rows without {key}: "
+    else:
+        value = _filter_value(m)
+        head = f"{key}为{value}的行：" if zh else f"Rows with {key} {value}: "
     return head + ("／" if zh else " / ").join(parts) + ("。" if zh else ".")
 
 
@@ -169,7 +300,7 @@ def fmt(value: Any) -> str:
     """A row value as a figure the verifier will match: thousands separators, rounding it tolerates."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e15):
         return f"{int(value):,}"
     if round(value, 2) == value:  # a figure as recorded (a price of 29.96): written as recorded, not rounded
         return f"{value:,.2f}".rstrip("0").rstrip(".") if round(value, 1) == value else f"{value:,.2f}"
@@ -209,7 +340,7 @@ def measure_name(alias: str, zh: bool = False) -> str:
     parts = [p for i, p in enumerate(parts) if not (p == "c" and i + 1 < len(parts) and parts[i + 1][:1].isdigit())]
     agg = _AGG_WORDS["zh" if zh else "en"].get(parts[0]) if len(parts) > 1 else None
     words = [p for p in (parts[1:] if agg else parts) if p.lower() not in _UNITS] or parts
-    name = re.sub(r"\.(?=\s)", "", " ".join(words))  # "Reg. Season": a full stop would end the sentence there
+    name = re.sub(r"\.(?=\s|$)", "", " ".join(words))  # "Reg. Season": a full stop would end the sentence there
     return f"{agg}{name}" if agg and zh else f"{agg} {name}" if agg else name
 
 
@@ -249,9 +380,8 @@ def _looks_date(value: Any) -> bool:
 
 
 def _order(ev: Evidence) -> tuple[str, str] | None:
-    m = None
-    for m in _ORDER_RE.finditer(ev.sql or ""):
-        pass  # the outermost (last) ORDER BY decides
+    found = list(_ORDER_RE.finditer(ev.sql or ""))
+    m = found[-1] if found else None  # the outermost (last) ORDER BY decides
     return (m.group(1).replace('""', '"'), m.group(2)) if m else None
 
 
@@ -351,8 +481,10 @@ def _series(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | Non
         peak = max(pts, key=lambda p: p[1])
         name = measure_name(cols[i], zh)
         if zh:
-            peak_txt = f"，峰值为{_period(peak[0], grain, True)}的{fmt(peak[1])}" if peak not in (pts[0], pts[-1]) else ""
-            parts.append(f"{name}从{_period(p0, grain, True)}的{fmt(v0)}变为{_period(p1, grain, True)}的{fmt(v1)}{peak_txt}")
+            inside = peak not in (pts[0], pts[-1])
+            peak_txt = f"，峰值为{_period(peak[0], grain, True)}的{fmt(peak[1])}" if inside else ""
+            start, end = _period(p0, grain, True), _period(p1, grain, True)
+            parts.append(f"{name}从{start}的{fmt(v0)}变为{end}的{fmt(v1)}{peak_txt}")
         else:
             verb = "rose" if v1 > v0 else "fell" if v1 < v0 else "stayed"
             peak_txt = f", peaking at {fmt(peak[1])} in {_period(peak[0], grain, False)}" \
@@ -429,19 +561,40 @@ def _ranking(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | No
             f"{_runners_up(rest, False)}.")
 
 
+_ASKS_FIGURE_OPS = frozenset({"average", "total", "count", "top", "bottom", "compare", "trend"})
+
+
+def is_overview(ev: Evidence, question: str) -> bool:
+    """A whole table's avg/min/max with no filter, grouping or order, for a question that asks for no
+    aggregate: a description of the table, not an answer ("Average Year 2,000 (from 1,997 to 2,004)")."""
+    sql = ev.sql or ""
+    if ev.kind != "sql" or re.search(r"\b(?:WHERE|GROUP BY|ORDER BY)\b", sql) or not re.search(r"\bavg\(", sql):
+        return False
+    return not intent(question).ops & _ASKS_FIGURE_OPS
+
+
 def _single(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
     if len(ev.rows) != 1:
         return None
     nums = _numeric_cols(ev, cols)
     label = _label_col(ev, cols)
     pairs = [(cols[i], ev.rows[0][i]) for i in nums if ev.rows[0][i] is not None]
-    if len(pairs) > 1 or pairs and pairs[0][1] == 0:  # a count beside the measures (or of nothing) says little
+    if len(pairs) > 1 or (pairs and pairs[0][1] == 0):  # a count beside the measures (or of nothing) says little
         pairs = [p for p in pairs if p[0] != "n"]
     if not pairs:
         return None
     if [c for c, _ in pairs] == ["n"] and label is None:
+        conds = conditions(ev.sql or "", zh)
+        if conds and zh:
+            return f"{'且'.join(conds)}的行共有{fmt(pairs[0][1])}行。"
+        if conds:
+            rows = "row has" if pairs[0][1] == 1 else "rows have"
+            return f"{fmt(pairs[0][1])} {rows} {' and '.join(conds)}."
         return f"数量为{fmt(pairs[0][1])}。" if zh else f"The count is {fmt(pairs[0][1])}."
     subject = f"{_label(ev.rows[0], label)}: " if label is not None else ""
+    conds = conditions(ev.sql or "", zh) if label is None else []
+    if conds:  # "Year 1926: Laps 142": the figures of the rows the question picked, named by how
+        subject = ("，".join(conds) if zh else " and ".join(conds)) + ("：" if zh else ": ")
     body = _stats(dict(pairs), zh)
     if zh:
         return subject + "，".join(body) + "。"
@@ -485,6 +638,7 @@ def _spread(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | Non
     hi, lo = max(rows, key=lambda r: r[mi]), min(rows, key=lambda r: r[mi])
     name, alias = measure_name(cols[mi], zh), cols[mi]
     if zh:
-        return f"{name}最高的是{_label(hi, label)}（{_figure(hi[mi], alias)}），最低的是{_label(lo, label)}（{_figure(lo[mi], alias)}）。"
+        return (f"{name}最高的是{_label(hi, label)}（{_figure(hi[mi], alias)}），"
+                f"最低的是{_label(lo, label)}（{_figure(lo[mi], alias)}）。")
     return (f"{name[0].upper() + name[1:]} is highest for {_label(hi, label)} ({_figure(hi[mi], alias)}) and lowest "
             f"for {_label(lo, label)} ({_figure(lo[mi], alias)}).")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from agents.offline.text import find_concepts, stem
+from tools.text.language import has_han
 
 # Measure families: words a question uses for a quantity -> column-name tokens that hold it.
 # Nouns and units link strongly; superlative adjectives ("largest") only pick among columns.
@@ -33,8 +35,8 @@ _ADJECTIVES: dict[str, str] = {  # superlative -> family
 IMPLIED_WEIGHT = 0.8  # a family noun or unit ("disk space", "MB") as good as a lexicon term
 ADJECTIVE_WEIGHT = 0.5  # an adjective alone chooses among columns but does not link a table
 
-_OVERRUN_RE = re.compile(r"over\s?-?ran|over\s?-?run|over\s?-?budget|overspen[dt]|exceed\w*\s+(?:its\s+|the\s+|their\s+)?"
-                         r"budget|budget\s+variance|variance|cost\s+overrun|under\s?-?budget|underspen[dt]|超支|超预算|"
+_OVERRUN_RE = re.compile(r"over\s?-?ran|over\s?-?run|over\s?-?budget|overspen[dt]|"
+                         r"exceed\w*\s+(?:its\s+|the\s+|their\s+)?budget|budget\s+variance|variance|cost\s+overrun|under\s?-?budget|underspen[dt]|超支|超预算|"
                          r"超出预算|预算偏差|节约", re.IGNORECASE)
 _UNDER_RE = re.compile(r"under\s?-?budget|underspen[dt]|节约", re.IGNORECASE)
 _SHARE_RE = re.compile(r"\bshare\b|proportion|of\s+(?:the\s+)?total|fraction\s+of|占比|份额|比重", re.IGNORECASE)
@@ -42,6 +44,8 @@ _PERCENT_RE = re.compile(r"percent|percentage|%|relative|proportion|比例|百�
 _GROWTH_RE = re.compile(r"\bgr[eo]w\w*|\bgrowth|increas\w*|decreas\w*|declin\w*|\bris(?:e|en|ing)\b|\brose\b|\bfell\b|"
                         r"\bfall\w*|\bchang\w*|perform\w*|\bdo\b.*\bagainst\b|\bdid\b.*\b(?:do|fare)\b|\breturns?\b|"
                         r"\bgain\w*|增长|变化|涨|跌|表现|走势", re.IGNORECASE)
+# "altogether", "combined", "in total": the figures of the rows picked, added up
+SUM_RE = re.compile(r"\b(?:all\s+together|altogether|combined|in\s+total|in\s+all)\b", re.IGNORECASE)
 _DIFF_RE = re.compile(r"difference\s+between|gap\s+between|how\s+much\s+(?:more|less|higher|lower)|差额|差值|相差",
                       re.IGNORECASE)
 _RATIO_RE = re.compile(r"\bratio\b|times\s+(?:as|more)|比率|倍", re.IGNORECASE)
@@ -49,10 +53,11 @@ _MODE_RE = re.compile(r"most\s+(?:common|frequent|popular|used|usual|widely\s+us
                       r"最常见|最常用|最普遍|最流行", re.IGNORECASE)
 _TOPK_RE = re.compile(r"\btop\s+(\d{1,2})\b|\b(\d{1,2})\s+(?:largest|biggest|highest|most|best|lowest|smallest|"
                       r"cheapest|worst|fewest|least)\b|前\s*(\d{1,2})", re.IGNORECASE)
-_PER_RE = re.compile(r"\b(?:by|per|for\s+each|each|every|across)\s+([A-Za-z][A-Za-z0-9_]*)", re.IGNORECASE)
+_PER_RE = re.compile(r"\b(?:by|per|for\s+each|each|every|across)\s+(?!all\b)([A-Za-z][A-Za-z0-9_]*)", re.IGNORECASE)
 _GRAIN_RE = [("year", re.compile(r"by\s+year|per\s+year|yearly|annual|each\s+year|year\s+by\s+year|按年|每年|年度",
                                  re.IGNORECASE)),
-             ("quarter", re.compile(r"by\s+quarter|per\s+quarter|quarterly|each\s+quarter|按季|每季|季度", re.IGNORECASE)),
+             ("quarter", re.compile(r"by\s+quarter|per\s+quarter|quarterly|each\s+quarter|按季|每季|季度",
+                                    re.IGNORECASE)),
              ("month", re.compile(r"by\s+month|per\s+month|monthly|each\s+month|按月|每月|月度", re.IGNORECASE))]
 
 
@@ -75,13 +80,19 @@ class Intent:
 
 def question_ops(text: str) -> set[str]:
     """The computations the text asks for (top, count, trend, average, total, compare, choose...)."""
+    # "at least 30 points" is a filter (sql_build's comparisons), not a ranking of the least
+    text = _BOUND_RE.sub(lambda m: " " * len(m.group(0)), text)
     hits = find_concepts(text)
     ops = {h.key for h in hits if h.kind == "op"}
-    # "how many people/months" asks for a measure, not for a row count.
+    # "how many people/months" asks for a measure, not for a row count; "how many times" counts rows.
     if any(a.key == "count" and b.kind == "measure" and not text[a.end:b.start].strip()
-           for a, b in zip(hits, hits[1:])):
+           and not _TIMES_RE.match(text, b.start) for a, b in pairwise(hits)):
         ops.discard("count")
     return ops
+
+
+_BOUND_RE = re.compile(r"\b(?:at\s+least|at\s+most|no\s+less\s+than|no\s+more\s+than|not\s+less\s+than)\b", re.I)
+_TIMES_RE = re.compile(r"times\b", re.I)
 
 
 def intent(text: str) -> Intent:
@@ -99,7 +110,7 @@ def intent(text: str) -> Intent:
 
 
 def _term_re(term: str) -> re.Pattern[str]:
-    if re.search(r"[\u4e00-\u9fff]", term):
+    if has_han(term):
         return re.compile(re.escape(term))
     return re.compile(r"(?<![a-z0-9])" + r"\s+".join(map(re.escape, term.split())) + r"(?![a-z0-9])")
 
@@ -108,12 +119,22 @@ def implied_tokens(text: str) -> dict[str, float]:
     """Column-name tokens a question's measure words imply, with how strongly ("disk space" -> size, kb)."""
     lowered = text.lower()
     out: dict[str, float] = {}
-    for family, (words, tokens) in _FAMILIES.items():
+    for words, tokens in _FAMILIES.values():
         if any(_term_re(w).search(lowered) for w in words.split("|")):
             _add(out, tokens, IMPLIED_WEIGHT)
     for adjective, family in _ADJECTIVES.items():
         if _term_re(adjective).search(lowered):
             _add(out, _FAMILIES[family][1], ADJECTIVE_WEIGHT)
+    return out
+
+
+def family_words(found: set[str]) -> set[str]:
+    """The measure words a column's tokens stand for ("size_kb" holds "disk space", "size"): what a
+    question may call a column the table names otherwise."""
+    out: set[str] = set()
+    for words, tokens in _FAMILIES.values():
+        if any(stem(t) in found for t in tokens.split()):
+            out |= {stem(w) for phrase in words.split("|") for w in phrase.split()}
     return out
 
 

@@ -6,8 +6,8 @@ Identifiers are double-quoted catalog names; literals are catalog sample values 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from agents.offline.schema_link import TableLink, name_tokens
 from agents.offline.sql_intent import measure_kind

@@ -66,12 +66,12 @@ def period_candidates(plan: _TablePlan, it: Intent, text: str, limit: int) -> li
         avg = f"round(({' + '.join(cols)}) / {len(cols)}.0, 2) AS \"average\""
         out.append((f"SELECT {', '.join(label + cols + [avg])} FROM {table} WHERE {where} LIMIT {limit}",
                     f"average over {', '.join(sorted(years))}"))
-    if (_CHANGE_RE.search(text) or it.growth or it.difference) and len(named) >= 2 or \
-            it.percent and len(named) >= 2:
+    if ((_CHANGE_RE.search(text) or it.growth or it.difference) and len(named) >= 2) or \
+            (it.percent and len(named) >= 2):
         early, late = ident(by_year[min(named)].name), ident(by_year[max(named)].name)
         change = f"{late} - {early} AS \"change\""
         pct = f"round(100.0 * ({late} - {early}) / NULLIF({early}, 0), 2) AS \"change_pct\""
-        out.append((f"SELECT {', '.join(label + [late, early, change, pct])} FROM {table} WHERE {where} LIMIT {limit}",
+        out.append((f"SELECT {', '.join([*label, late, early, change, pct])} FROM {table} WHERE {where} LIMIT {limit}",
                     f"change from {min(named)} to {max(named)}"))
     if named and not out:  # "X in 2019 and 2018": the item's figures for the years named
         cols = [ident(by_year[y].name) for y in named]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agents.offline.schema_link import ORDINALS, is_text
+from agents.offline.schema_link import ORDINALS, is_list_column, is_place, is_text
 from agents.offline.sql_parts import ident, literal
 from tools.models import TableInfo
 from tools.sqlcheck import SqlFailed, SqlRefused, SqlTimeout
@@ -33,23 +33,27 @@ def phrases(text: str) -> list[str]:
     """Word n-grams to look up. A single word only when written as a name (capitalised after the first
     word, or with a digit: "Appliances", "1st"): an everyday word alone matches cells of many tables."""
     named = {w.lower() for i, w in enumerate(re.findall(r"[A-Za-z0-9]+", text))
-             if i and w[:1].isupper() or re.search(r"\d", w) and not w.isdigit()}
+             if (i and w[:1].isupper()) or (re.search(r"\d", w) and not w.isdigit())}
     words = re.findall(r"[a-z0-9]+", text.lower())
-    words += ["|"] + [ORDINALS[w] for w in words if w in ORDINALS]  # "finished first": a cell '1st'
+    words += ["|"] + [ORDINALS[w] for i, w in enumerate(words) if is_place(words, i)]  # "finished first": a cell '1st'
     out = []
     for n in range(1, MAX_WORDS + 1):
         for i in range(len(words) - n + 1):
             gram = words[i:i + n]
-            if "|" in gram or gram[0] in _STOP or gram[-1] in _STOP or n == 1 and (
-                    len(gram[0]) < 3 or gram[0].isdigit() or gram[0] not in named and gram[0] not in ORDINAL_FORMS):
+            if "|" in gram or gram[0] in _STOP or gram[-1] in _STOP or (n == 1 and (
+                    len(gram[0]) < 3 or gram[0].isdigit() or (gram[0] not in named and gram[0] not in ORDINAL_FORMS))):
                 continue
             out.append(" ".join(gram))
     return list(dict.fromkeys(out))
 
 
 def _norm(column: str) -> str:
+    return _norm_expr(ident(column))
+
+
+def _norm_expr(expr: str) -> str:
     # "(Note 2)", "(1)": footnote marks are not part of the name a question writes
-    bare = f"regexp_replace(lower(CAST({ident(column)} AS VARCHAR)), '[(][^)]*[)]', ' ', 'g')"
+    bare = f"regexp_replace(lower(CAST({expr} AS VARCHAR)), '[(][^)]*[)]', ' ', 'g')"
     return f"trim(regexp_replace({bare}, '[^a-z0-9]+', ' ', 'g'))"
 
 
@@ -61,6 +65,11 @@ def probe_statements(text: str, catalog: list[TableInfo]) -> list[str]:
     parts = [f"SELECT DISTINCT {literal(t.name)} AS t, {literal(c.name)} AS c, {ident(c.name)} AS v "
              f"FROM {ident(t.name)} WHERE {_norm(c.name)} IN (SELECT p FROM q)"
              for t in catalog if t.row_count <= MAX_TABLE_ROWS for c in t.columns if is_text(c)]
+    # "United" in a cell "United, Continental", "5th" in "5th, Western": an item of a listing cell
+    parts += [f"SELECT DISTINCT {literal(t.name)} AS t, {literal(c.name)} AS c, trim(e) AS v FROM (SELECT "
+              f"unnest(string_split(CAST({ident(c.name)} AS VARCHAR), ',')) AS e FROM {ident(t.name)} WHERE "
+              f"CAST({ident(c.name)} AS VARCHAR) LIKE '%,%') WHERE {_norm_expr('e')} IN (SELECT p FROM q)"
+              for t in catalog if t.row_count <= MAX_TABLE_ROWS for c in t.columns if is_list_column(c)]
     out, batch = [], []
     for part in parts:
         if batch and len(head) + sum(len(p) + 11 for p in batch) + len(part) > MAX_STATEMENT:

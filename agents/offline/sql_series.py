@@ -79,7 +79,7 @@ def series(plan: _TablePlan, it: Intent, limit: int) -> tuple[str, str] | None:
     measures = plan.measures[:3]
     aggs = [_agg(_period_fn(m, plan), m) for m in measures] or ['count(*) AS "n"']
     keys = [period] + ([ident(plan.group.name)] if plan.group else [])
-    heads = [head] + keys[1:]
+    heads = [head, *keys[1:]]
     how = ", ".join(f"{_period_fn(m, plan)} of {m.name}" for m in measures) or "count"
     why = f"{'monthly' if grain == 'month' else grain + 'ly'} series by {plan.date_col.name} ({how})"
     if grain != "month" and it.grain != grain:
@@ -92,7 +92,7 @@ def growth(plan: _TablePlan, it: Intent, limit: int) -> tuple[str, str] | None:
     if plan.date_col is None or not plan.measures or plan.group is not None:
         return None
     grain = _grain(plan, it, min(limit, SQL_ROWS_SHOWN))
-    period, head = _period(plan, grain)
+    period, _ = _period(plan, grain)
     measures = plan.measures[:3]
     inner = _select(plan, [f"{period} AS \"p\""] + [_agg(_period_fn(m, plan), m) for m in measures],
                     group=[period], limit=100000).rsplit(" LIMIT ", 1)[0]

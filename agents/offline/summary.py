@@ -14,26 +14,33 @@ and quotes the nearest ones. A summary is never empty.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from agents.offline.blocks import cite, has_rows, headline, join
 from agents.offline.bridge import best_bridge
 from agents.offline.candidates import Sentence, Topic, candidates, is_cjk, on_topic, redundancy, select
+from agents.offline.item import item_named, item_phrase
+from agents.offline.plan_words import is_generic
 from agents.offline.relevance import anchors, make_query, names, overlaps, relevance
 from agents.offline.sql_answer import headline as sql_headline
+from agents.offline.sql_answer import is_overview, matched_nothing
+from agents.offline.sql_intent import SUM_RE, question_ops
 from agents.offline.support import abstention, assess, evidence_text, holds_nothing, named_by, related
 from agents.offline.yes_no import yes_no_lead
 from tools.evidence import Evidence
 from tools.research_models import SubQuestion
+from tools.text.language import HAN
 
 MAX_ANSWER = 3  # sentences in the answer
 MAX_BULLETS = 3
-_COMPARE_RE = re.compile(r"\b(?:or|vs\.?|versus|compare[ds]?|comparison|differ\w*|better|between(?!\s+(?:the\s+)?(?:years?\s+)?\d))\b|或|还是|对比|比较|区别|"
-                         r"差异|相比", re.IGNORECASE)
+_COMPARE_RE = re.compile(r"\b(?:or|vs\.?|versus|compare[ds]?|comparison|differ\w*|better|"
+                         r"between(?!\s+(?:the\s+)?(?:years?\s+)?\d))\b|或|还是|对比|比较|区别|差异|相比",
+                         re.IGNORECASE)
 # 'X and Y', 'X or Y', 'X vs Y' (the first such pair of content words); 'X和Y', 'X还是Y'.
 _PAIR_RE = re.compile(r"(?<![\w-])(?!(?:the|a|an|and|or|what|which|how|is|are|do|does|should|we|i)\b)([\w^.+#-]{2,})\s+"
                       r"(?:and|or|vs\.?|versus)\s+(?:the\s+)?(?!(?:the|a|an|what|which|how)\b)([\w^.+#-]{2,})",
                       re.IGNORECASE)
-_PAIR_ZH_RE = re.compile(r"([\u4e00-\u9fffA-Za-z0-9-]{2,12}?)\s*(?:和|与|还是|或|跟)\s*([\u4e00-\u9fffA-Za-z0-9-]{2,12}?)"
+_PAIR_ZH_RE = re.compile(rf"([{HAN}A-Za-z0-9-]{{2,12}}?)\s*(?:和|与|还是|或|跟)\s*([{HAN}A-Za-z0-9-]{{2,12}}?)"
                          r"(?=[的在上之哪谁，,？?]|$)")
 _WHY_RE = re.compile(r"\bwhy\b|\breasons?\b|\bcaused?\b|为什么|为何|原因", re.IGNORECASE)
 _BECAUSE_RE = re.compile(r"\b(?:because|due to|since|as a result|caused|owing to|reason|led to|driven by|blame[sd]?)\b"
@@ -43,17 +50,21 @@ _BECAUSE_RE = re.compile(r"\b(?:because|due to|since|as a result|caused|owing to
 def write_summary(question: str, sqs: list[SubQuestion], evs: list[Evidence], all_sqs: list[SubQuestion],
                   language: str) -> str:
     """``sqs``: the sub-questions the evidence supports; ``all_sqs``: every planned one."""
-    if not sqs and not holds_nothing(question, evs) and (near := _nearest(question, candidates(evs), language)):
+    item_missing = not sqs and not item_named(question, evs)
+    if not sqs and not item_missing and not holds_nothing(question, evs) and (
+            near := _nearest(question, candidates(evs), language)):
         return near
     if not sqs:
         whole = assess(question, evs)
+        if item_missing and not whole.absent:  # "the effective tax rate": no piece names the item the figure is of
+            whole = replace(whole, absent=(*whole.absent, item_phrase(question)))
         return join([abstention(question, whole, language), related(whole, language)]).strip()
     every = candidates(evs)
     cands = [c for c in every if not c.superseded]  # the summary states the latest version's figures only
     tables = [e for e in evs if has_rows(e)]
     lead, used = _answer(question, sqs, cands, tables, language)
     bullets = _bullets(sqs, cands, tables, used, lead, language)
-    missing = [sq for sq in all_sqs if sq not in sqs]
+    missing = [sq for sq in all_sqs if sq not in sqs and not is_generic(sq.question)]  # a filler's gap is no news
     bullets += ["- " + abstention(sq.question, assess(sq.question, evs), language) for sq in missing[:1]]
     if not lead and not bullets:  # nothing passed the gates: never an empty summary
         return (_nearest(question, cands, language) or _nearest_table(question, sqs, tables, language)
@@ -109,7 +120,7 @@ def _nearest(question: str, cands: list[Sentence], language: str) -> str:
 def _nearest_table(question: str, sqs: list[SubQuestion], tables: list[Evidence], language: str) -> str:
     """A table result about the question that the SQL helper has no sentence for: shown as the nearest
     result, plainly (its first row), rather than denying what the knowledge base holds."""
-    table = _best_table(question, sqs, tables)
+    table = _best_table(question, sqs, [t for t in tables if not is_overview(t, question)])
     return join([_NEAREST.get(language, _NEAREST["en"]), headline(table, question, language)]) if table else ""
 
 
@@ -164,7 +175,7 @@ def _compared(question: str, sqs: list[SubQuestion]) -> list[str]:
 def _says(table: Evidence, question: str) -> bool:
     """The SQL helper has a sentence for the result: a plain 'the first row has …' answers nothing
     and never opens a summary (the table still stands in its section)."""
-    return sql_headline(table, question=question, language="en") is not None
+    return not is_overview(table, question) and sql_headline(table, question=question, language="en") is not None
 
 
 def _best_table(question: str, sqs: list[SubQuestion], tables: list[Evidence]) -> Evidence | None:
@@ -172,8 +183,14 @@ def _best_table(question: str, sqs: list[SubQuestion], tables: list[Evidence]) -
     query = make_query(question)
     wanted = {t for sq in sqs for t in sq.tables}
     written = {t for e in tables for t in e.tables if names(t, question)}  # "in the msft table"
-    scores = [relevance(query, *evidence_text(e)) + 0.25 * bool(wanted & set(e.tables))
-              + 0.25 * bool(written & set(e.tables)) for e in tables]
+    # "how many ...": a plain count answers it (a difference of two counts too), unless a sum is asked
+    counting = "count" in (ops := question_ops(question)) and "total" not in ops and not SUM_RE.search(question)
+
+    def score(e: Evidence) -> float:
+        counted = counting and (list(e.columns) == ["n"] or str(e.columns[-1]).startswith("difference"))
+        return (relevance(query, *evidence_text(e)) + 0.25 * bool(wanted & set(e.tables))
+                + 0.25 * bool(written & set(e.tables)) + 0.25 * counted - 0.5 * matched_nothing(e))
+    scores = [score(e) for e in tables]
     best = max(range(len(tables)), key=lambda i: (scores[i], -i), default=None)
     return tables[best] if best is not None and scores[best] > 0 else None
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from agents.offline.relevance import RELEVANCE_THRESHOLD, Query, make_query, names, relevance
-from agents.offline.sentences import claim_numbers
+from agents.offline.sql_answer import is_overview
 from agents.offline.text import abbreviates
 from tools.evidence import Evidence
+from tools.text.numbers import claim_numbers
 
 # Calibrated by benchmarks/calibrate_relevance.py on the HotpotQA dev split (questions 1-50): the
 # least per-passage key-word coverage that keeps false abstention on gold paragraphs <= 10% while
@@ -25,8 +27,10 @@ MAX_RELATED = 3
 MAX_BRIDGE_CANDIDATES = 8  # best-scoring pieces tried in pairs for a multi-hop bridge
 ABSTAIN = {"en": "The knowledge base does not contain", "zh": "知识库中没有"}
 _SQL_LITERAL_RE = re.compile(r"'((?:[^']|'')*)'")
+_SQL_IDENT_RE = re.compile(r'"((?:[^"]|"")+)"')
 MAX_BOUND_GAP = 2
-_SPLIT_RE = re.compile(r"[,;:.!?()，；：。！？、]|\b(?:and|or|but|vs|versus|than|with|which|who|whom|whose|that|is|are|was|were)\b"
+_SPLIT_RE = re.compile(r"[,;:.!?()，；：。！？、]|"
+                       r"\b(?:and|or|but|vs|versus|than|with|which|who|whom|whose|that|is|are|was|were)\b"
                        r"|和|与|及|或|还是|以及|而", re.IGNORECASE)
 
 
@@ -44,7 +48,9 @@ def evidence_text(ev: Evidence) -> tuple[str, str]:
     section; a table result's rows under its tables, columns and the literals it filtered on."""
     if ev.kind == "sql":
         literals = " ".join(m.group(1) for m in _SQL_LITERAL_RE.finditer(ev.sql or ""))
-        cols = " ".join(c.replace("_", " ") for c in ev.columns)
+        # the columns it read, filtered or grouped on too: a count of rows with "Laps" = 80 is about laps
+        read = dict.fromkeys([*ev.columns, *(m.group(1) for m in _SQL_IDENT_RE.finditer(ev.sql or ""))])
+        cols = " ".join(c.replace("_", " ") for c in read if c not in ev.tables)
         return f"{ev.text} {literals}", f"{' '.join(ev.tables)} {cols}"
     return ev.text, f"{ev.title or ''} {ev.section or ''}"
 
@@ -95,7 +101,8 @@ def _bridged(query: Query, ranked: list[Evidence]) -> bool:
     texts = [" ".join(evidence_text(e)) for e in ranked]
     subjects = [e.title or "" for e in ranked]
     for i, j in ((i, j) for i in range(len(ranked)) for j in range(len(ranked)) if i != j):
-        if subjects[j] and names(subjects[j], texts[i]) and relevance(query, f"{texts[i]} {texts[j]}") >= RELEVANCE_THRESHOLD:
+        if (subjects[j] and names(subjects[j], texts[i])
+                and relevance(query, f"{texts[i]} {texts[j]}") >= RELEVANCE_THRESHOLD):
             return True
     return False
 
@@ -119,7 +126,7 @@ def _bound(question: str, found: tuple[str, ...]) -> list[tuple[str, str]]:
     shared_buffers', 'the budget of Harbour Bridge'; not 'X and Y', not 'X, which … Y')."""
     spans = sorted((question.find(a), a) for a in found if question.find(a) >= 0)
     out = []
-    for (s1, a), (s2, b) in zip(spans, spans[1:]):
+    for (s1, a), (s2, b) in pairwise(spans):
         gap = question[s1 + len(a):s2]
         if len(gap.split()) <= MAX_BOUND_GAP and not _SPLIT_RE.search(gap):
             out.append((a, b))
@@ -150,10 +157,25 @@ def supported(question: str | Query, evs: list[Evidence], *, threshold: float | 
 
 
 def _score(query: Query, ev: Evidence) -> float:
+    if is_overview(ev, query.text):  # a whole table's averages describe it; they answer no question about it
+        return 0.0
     body, heading = evidence_text(ev)
     if ev.kind == "sql":  # a column named by the name's code ('AAPL' for Apple) is about that name
         heading += " " + " ".join(a for a in query.anchors if named_by(a, ev))
     return relevance(query, body, heading)
+
+
+def filtered_by_question(ev: Evidence, question: str) -> bool:
+    """A table result picked by a value the question writes ("placed 5th": WHERE ... '5th'): about the
+    question by construction, however few of its other words the rows hold."""
+    if ev.kind != "sql" or " WHERE " not in (ev.sql or ""):
+        return False
+    asked = f" {' '.join(re.findall(r'[a-z0-9]+', question.lower()))} "
+    for m in _SQL_LITERAL_RE.finditer((ev.sql or "").split(" WHERE ", 1)[1]):
+        words = " ".join(re.findall(r"[a-z0-9]+", m.group(1).lower()))
+        if len(words) >= 2 and f" {words} " in asked:
+            return True
+    return False
 
 
 def _anchored(query: Query, ev: Evidence) -> bool:

@@ -1,17 +1,18 @@
-"""Text utilities shared by the offline roles: language, terms, keywords, numbers, time ranges, lexicon."""
+"""Text utilities of the offline roles: terms, keywords, time ranges, the lexicon (language, sentences and
+numbers live in tools/text/)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
-from typing import Iterator, Mapping, Sequence
+from functools import cache, lru_cache
 
 from tools.glossary import GlossaryEntry
-from tools.textlang import CJK_RE, cjk_share
+from tools.text.language import CJK_RE
 
 # General language only: operations, units, measures and common business nouns. An organisation's own
 # names, jargon and translations (its products, departments, methods) belong in its glossary, a file the
@@ -23,7 +24,8 @@ from tools.textlang import CJK_RE, cjk_share
 # A Chinese term may carry its English gloss ("支出=spend"); without one it glosses as the first English term.
 _RAW_LEXICON: dict[str, tuple[str, str, str, str]] = {
     "cost": ("measure", "cost|price|pricing|budget|spend|spent|expense|expenditure|money|how much|cheap|cheaper|"
-                        "expensive|affordable", "成本|费用|预算=budget|花费=spend|支出=spend|开销=spend|价格=price|投入|多少钱",
+                        "expensive|affordable",
+             "成本|费用|预算=budget|花费=spend|支出=spend|开销=spend|价格=price|投入|多少钱",
              "cost budget spend price"),
     "team": ("measure", "team|team size|people|staff|staffing|headcount|engineer|person|fte|manpower",
              "团队|团队规模=team size|人数=headcount|人员=staff|人力=staff|人手=staff",
@@ -47,10 +49,13 @@ _RAW_LEXICON: dict[str, tuple[str, str, str, str]] = {
     "average": ("op", "average|avg|mean|typical|typically", "平均|均值|人均|一般", ""),
     "total": ("op", "total|sum|overall|combined|altogether|in total", "总计|合计|总共|总额|一共|累计|总", ""),
     "count": ("op", "how many|number of|count", "多少个|几个|数量|个数|多少家|多少项", ""),
-    "compare": ("op", "compare|comparison|versus|vs|difference|differ|tradeoff|trade off", "比较|对比|区别|差异|相比|还是|优劣", ""),
+    "compare": ("op", "compare|comparison|versus|vs|difference|differ|tradeoff|trade off",
+                "比较|对比|区别|差异|相比|还是|优劣", ""),
     "trend": ("op", "trend|monthly|over time|per month|each month|by month|month over month|develop|evolve|evolution|"
-                    "growth|grow|change|quarterly", "趋势|每月=monthly|月度=monthly|逐月=monthly|变化=change|走势|增长=growth|按月=monthly", "month date"),
-    "top": ("op", "largest|most|top|highest|biggest|maximum|max|best|most expensive|peak", "最高|最多|最大|最贵|最好|排名", "max"),
+                    "growth|grow|change|quarterly",
+              "趋势|每月=monthly|月度=monthly|逐月=monthly|变化=change|走势|增长=growth|按月=monthly", "month date"),
+    "top": ("op", "largest|most|top|highest|biggest|maximum|max|best|most expensive|peak",
+            "最高|最多|最大|最贵|最好|排名", "max"),
     "bottom": ("op", "smallest|least|lowest|minimum|min|cheapest|fewest|worst", "最低|最少|最小|最便宜|最差", "min"),
     "choose": ("op", "should|choose|choice|recommend|recommendation|decide|decision|pick|better",
                "应该|选择|推荐|建议|决定|选哪个|选用|更好", ""),
@@ -85,7 +90,7 @@ class ConceptHit:
 
 def _concept(key: str, kind: str, en: str, zh: str, cols: str) -> Concept:
     english = tuple(en.split("|"))
-    pairs = [(t.split("=") + [english[0]])[:2] for t in zh.split("|")]
+    pairs = [[*t.split("="), english[0]][:2] for t in zh.split("|")]
     return Concept(key, kind, english, tuple(t for t, _ in pairs), tuple(cols.split()), dict(pairs))
 
 
@@ -139,16 +144,6 @@ _ZH_STOP = frozenset(
     "要 需要 多少 请 个 各 每 都 也 就 还 更 很 非常 之间 方面 情况 有没有 是否".split()
 )
 _TOKEN_RE = re.compile(rf"[{CJK_RE.pattern[1:-1]}]+|[A-Za-z][A-Za-z0-9]*|\d+(?:\.\d+)?")
-_NUMBER_RE = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(%|k\b|m\b|bn\b|b\b|million|billion|"
-                        r"thousand|万|亿)?", re.IGNORECASE)
-_MULTIPLIER = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9, "billion": 1e9,
-               "万": 1e4, "亿": 1e8}
-
-
-def detect_language(text: str) -> str:
-    """"zh" or "en": a question with a real share of Chinese is answered in Chinese."""
-    share = cjk_share(text)
-    return "zh" if share is not None and share >= 0.4 else "en"
 
 
 def stem(word: str) -> str:
@@ -227,7 +222,7 @@ def squash(text: str) -> str:
     return re.sub(rf"[^a-z0-9{CJK_RE.pattern[1:-1]}]+", "", text.lower())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _term_regex(term: str) -> re.Pattern[str]:
     parts = [re.escape(p) for p in re.split(r"[\s_\-]+", term.lower()) if p]
     body = r"[\s_\-]*".join(parts)
@@ -300,16 +295,6 @@ def _bump(scores: dict[str, float], order: dict[str, int], key: str, weight: flo
     order.setdefault(key, pos)
 
 
-def extract_numbers(text: str) -> list[float]:
-    """Numbers with their multipliers ("1.8M", "1,200", "50万", "12%"→12.0), in order; ids like Q1 excluded."""
-    out: list[float] = []
-    for m in _NUMBER_RE.finditer(text):
-        value = float(m.group(1).replace(",", "") + (m.group(2) or ""))
-        suffix = (m.group(3) or "").lower()
-        out.append(value * _MULTIPLIER.get(suffix, 1.0))
-    return out
-
-
 _Y = r"(?P<y>(?:19|20)\d{2})"
 _Y2 = r"(?P<y2>(?:19|20)\d{2})"
 _P = r"(?:(?:in|during|for|over|within|of|across)\s+(?:the\s+)?)?"
@@ -323,7 +308,8 @@ _TIME_FORMS: list[tuple[str, str]] = [
     ("quarter", rf"{_P}(?P<n>first|second|third|fourth)\s+quarter\s+of\s+{_Y}"),
     ("half", rf"{_P}h(?P<n>[12])\s*[-/,]?\s*{_Y}"), ("half", rf"{_P}{_Y}\s*[-/]?\s*h(?P<n>[12])"),
     ("half", rf"{_P}(?P<n>first|second)\s+half\s+of\s+{_Y}"), ("half", rf"{_Y}\s*年?\s*(?P<n>上|下)半年"),
-    ("month", rf"{_P}(?P<n>{'|'.join(_MONTHS)})[a-z]*\.?\s+{_Y}"), ("month", rf"{_Y}\s*年\s*(?P<n>1[0-2]|0?[1-9])\s*月"),
+    ("month", rf"{_P}(?P<n>{'|'.join(_MONTHS)})[a-z]*\.?\s+{_Y}"),
+    ("month", rf"{_Y}\s*年\s*(?P<n>1[0-2]|0?[1-9])\s*月"),
     ("month", rf"{_Y}-(?P<n>1[0-2]|0[1-9])(?!-?\d)"),
     ("between", rf"between\s+{_Y}\s+and\s+{_Y2}"), ("between", rf"{_P}(?:from\s+)?{_Y}\s*(?:-|–|to|through)\s*{_Y2}"),
     ("between", rf"{_Y}\s*年?\s*(?:至|到|~|-)\s*{_Y2}\s*年?"),

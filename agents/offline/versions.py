@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from agents.offline.sentences import terms
 from tools.evidence import Evidence
+from tools.text.language import HAN
+from tools.text.terms import terms
 
 _ZH_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九十", 0)}
 _MONTHS = {m: i for i, m in enumerate(
@@ -24,7 +25,8 @@ _MONTH_RE = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 
 # Status words, each with its rank: a draft is earliest, a final or approved version latest.
 STATUS: tuple[tuple[re.Pattern[str], int], ...] = (
-    (re.compile(r"\b(?:drafts?|wip|preliminary|proposed|for comment)\b|草稿|初稿|征求意见稿|讨论稿|草案|送审稿", re.I), 0),
+    (re.compile(r"\b(?:drafts?|wip|preliminary|proposed|for comment)\b|草稿|初稿|征求意见稿|讨论稿|草案|送审稿",
+                re.I), 0),
     (re.compile(r"\b(?:revised|revision|updated|amended|rev)\b|修订版|修订稿|修订|更新版|修正版", re.I), 2),
     (re.compile(r"\b(?:final|approved|signed|released|official)\b|终稿|定稿|正式版|批准稿|发布版|最终版", re.I), 3),
 )
@@ -152,7 +154,7 @@ def _family_key(name: str) -> str:
     text = _spaced(name).lower()
     for pattern in (*(p for p, _ in _DATE_RES), *_VERSION_RES, *(p for p, _ in STATUS), _FILLER_RE):
         text = pattern.sub(" ", text)
-    return " ".join(re.sub(r"[^\w\u3400-\u9fff]+", " ", text).split())
+    return " ".join(re.sub(rf"[^\w{HAN}]+", " ", text).split())
 
 
 def _same_family(a: Version, b: Version) -> bool:

@@ -9,20 +9,34 @@ another language than the report is quoted as it is: nothing is translated offli
 
 from __future__ import annotations
 
-import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from agents.offline.blocks import cite, has_rows, join, sql_block
 from agents.offline.bridge import best_bridge
 from agents.offline.candidates import Sentence, Topic, candidates, select, source
-from agents.offline.plan_words import GENERIC
+from agents.offline.item import item_named
+from agents.offline.plan_words import is_generic
 from agents.offline.reflect import evidence_ids_for
 from agents.offline.relevance import (
-    RELEVANCE_THRESHOLD, distinguishing_anchors, make_query, names, on_aspect, relevance, unique_words,
+    RELEVANCE_THRESHOLD,
+    distinguishing_anchors,
+    make_query,
+    names,
+    on_aspect,
+    relevance,
+    unique_words,
 )
 from agents.offline.sql_answer import headline as sql_headline
 from agents.offline.summary import write_summary
-from agents.offline.support import abstention, answered_as_asked, assess, evidence_text, named_by, related
+from agents.offline.support import (
+    abstention,
+    answered_as_asked,
+    assess,
+    evidence_text,
+    filtered_by_question,
+    named_by,
+    related,
+)
 from tools.evidence import Evidence
 from tools.research_models import Finding, Outline, Plan, Reflection, Section, SectionPlan, SubQuestion
 
@@ -58,6 +72,10 @@ def outline(question: str, plan: Plan, findings: list[Finding], evidence: Mappin
     answered = [e for e in entries if e[2]]
     evs = [evidence[i] for i in gathered]
     specific = [e for e in answered if not all(_generic(by_id[i]) for i in e[0])]
+    if not item_named(question, evs):  # a figure of an item no gathered piece names: not held here
+        summary = SectionPlan(id=SUMMARY, title=text["summary"], goal="Say that the knowledge base does not hold it.",
+                              sub_question_ids=[], evidence_ids=gathered)
+        return Outline(title=_plain(question), sections=[summary])
     if not specific and answered_as_asked(question, evs):
         # No sub-question that asks what the user asked passes its own gate, but the question as
         # asked does (every name it asks about is there, a passage or result holds most of its key
@@ -98,13 +116,7 @@ def _answerable(sq: SubQuestion, evs: list[Evidence], plan: Plan) -> bool:
 
 
 def _generic(sq: SubQuestion) -> bool:
-    """A fact-finding sub-question of the planner's ("What are the key facts about X?"): it asks
-    about a name, not what the user asked, so answering it alone does not answer the question."""
-    return any(_GENERIC_RE[i].fullmatch(sq.question.strip()) for i in range(len(_GENERIC_RE)))
-
-
-# The templates as patterns: "{x}" is any subject, the question's time range and mark may follow.
-_GENERIC_RE = [re.compile(re.escape(t).replace(r"\{x\}", ".+") + r".*[?？]?") for t in GENERIC]
+    return is_generic(sq.question)
 
 
 def _outside(question: str, evs: list[Evidence], answered: list[SubQuestion]) -> bool:
@@ -187,7 +199,8 @@ def _tables(topic: Topic, sqs: list[SubQuestion], evs: list[Evidence]) -> list[E
         body, heading = evidence_text(e)
         score = max((relevance(q, body, heading) for q in topic.queries if on_aspect(q, body, heading)), default=0.0)
         named = not topic.subjects or any(names(s, f"{body} {heading} {e.sql or ''}") for s in topic.subjects)
-        if (wanted & set(e.tables) and _says(e, sqs)) or (named and score >= RELEVANCE_THRESHOLD):
+        asked = any(filtered_by_question(e, sq.question) for sq in sqs)  # picked by a value the question writes
+        if ((wanted & set(e.tables) or asked) and _says(e, sqs)) or (named and score >= RELEVANCE_THRESHOLD):
             out.append((score, len(out), e))
     return [e for _, _, e in sorted(out, key=lambda t: (-t[0], t[1]))[:MAX_TABLES]]
 

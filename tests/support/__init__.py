@@ -1,1 +1,2 @@
-"""Test doubles for Dossier's LLM engine: an in-process scripted chat model and a scripted OpenAI-compatible HTTP server."""
+"""Test-only helpers: the tests' scripted analyst (fitted to tests/graph_fixtures.py) and the crash-resume
+harness. The reusable test doubles (scripted chat model, OpenAI-compatible stub) live in ``dossier.testing``."""

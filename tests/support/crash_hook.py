@@ -28,8 +28,9 @@ import os
 import signal
 import typing
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ENV_LOG = "CRASH_HOOK_LOG"
 ENV_KILL_AT = "CRASH_HOOK_KILL_AT"
@@ -85,11 +86,12 @@ def unit_of(node: str, state: Any) -> str:
 
 def install(log_path: Path, kill_at: str | None = None, *, setter: Setter = setattr) -> Recorder:
     """Patch the process; ``setter`` is ``monkeypatch.setattr`` in a test process, so it is undone."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
     import agents.toolbox
     import dossier.cli_report
     import graphs.research
     import tools.corpus
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     recorder = Recorder(Path(log_path), kill_at)
     for node in NODES:

@@ -107,7 +107,7 @@ def ai_tool_call(
     name: str,
     args: dict[str, Any] | None = None,
     *,
-    id: str | None = None,  # noqa: A002
+    id: str | None = None,
     content: str = "",
 ) -> AIMessage:
     """Build an ``AIMessage`` carrying one tool call (for queues and responders)."""
@@ -122,7 +122,7 @@ def ai_tool_call(
 def _schema_tool_name(schema: type[BaseModel]) -> str:
     try:
         return convert_to_openai_tool(schema)["function"]["name"]
-    except Exception:  # noqa: BLE001 - exotic schemas: fall back to what the parser uses
+    except Exception:
         return schema.model_config.get("title") or schema.__name__
 
 

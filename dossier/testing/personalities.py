@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from dossier.testing.openai_stub import _UNSET, Reply
+
 KINDS = ("full", "no_json_schema", "json_object_only", "tools_only", "text_only")
 LLAMA_CPP_PYTHON_500 = ("1 validation error for CreateChatCompletionRequest\nresponse_format.type\n  Input should be "
                         "'text' or 'json_object' [type=literal_error, input_value='json_schema', input_type=str]")
@@ -31,6 +33,8 @@ THINK = "<think>\nThe user wants JSON. Let me think about {\"draft\": true} firs
 
 @dataclass
 class Personality:
+    """What the stub's server accepts and how it answers: ``kind`` is one of ``KINDS`` (see the module doc)."""
+
     kind: str = "full"
     tools: bool = True  # json_object_only: whether tool calling works
     think: bool = False
@@ -40,10 +44,8 @@ class Personality:
         if self.kind not in KINDS:
             raise ValueError(f"unknown personality {self.kind!r}; expected one of {KINDS}")
 
-    def refusal(self, request: dict) -> Any:
+    def refusal(self, request: dict) -> Reply | None:
         """The error reply this server gives a request it does not take, or None."""
-        from tests.support.openai_stub import Reply
-
         fmt = (request.get("response_format") or {}).get("type")
         if self.kind == "no_json_schema" and fmt == "json_schema":
             return Reply.error(500, LLAMA_CPP_PYTHON_500)
@@ -55,10 +57,8 @@ class Personality:
             return Reply.error(400, "Unsupported parameter: 'response_format'")
         return None
 
-    def shape(self, request: dict, reply: Any) -> Any:
+    def shape(self, request: dict, reply: Reply) -> Reply:
         """The reply as this server would send it."""
-        from tests.support.openai_stub import _UNSET
-
         if reply.fault_kind and reply.fault_kind != "empty":
             return reply
         if self.kind == "text_only" and reply.json_obj is not _UNSET:

@@ -1,74 +1,26 @@
-"""Text helpers for Chinese/English: which characters are CJK, which language a text is, and how
-bytes of unknown encoding (GBK included) become clean text."""
+"""How bytes of unknown encoding (GBK included) become clean text."""
 
 from __future__ import annotations
 
 import re
 
-# Han ideographs (basic, extension A, compatibility, extensions B+), kana and Hangul syllables:
-# scripts written without spaces, where one character is roughly one model token.
-CJK_CHAR_CLASS = (
-    "\u3040-\u30ff"  # hiragana, katakana
-    "\u3400-\u4dbf"  # CJK extension A
-    "\u4e00-\u9fff"  # CJK unified ideographs
-    "\uac00-\ud7af"  # Hangul syllables
-    "\uf900-\ufaff"  # CJK compatibility ideographs
-    "\U00020000-\U0003134f"  # CJK extensions B..H
-)
-CJK_RE = re.compile(f"[{CJK_CHAR_CLASS}]")
-# Letters of the space-separated alphabets (Latin with accents, Greek, Cyrillic).
-LATIN_RE = re.compile("[A-Za-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff]")
-
-# One ideograph carries about as much content as three Latin letters, so letters are
-# down-weighted before comparing; otherwise a half-Chinese document reads as English.
-_LETTERS_PER_CJK_CHAR = 3.0
-_ZH_SHARE = 0.7
-_EN_SHARE = 0.3
+from tools.text.language import CJK_PUNCTUATION, FULLWIDTH_FORMS, HAN_BMP, HANGUL_SYLLABLES, KANA
 
 _SNIFF_BYTES = 8192
 _MAX_CONTROL_SHARE = 0.1
 _CONTROL_BYTES = frozenset(set(range(32)) - {8, 9, 10, 12, 13, 27}) | {127}
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _GB_ENCODINGS = frozenset({"gb2312", "gbk", "gb18030", "hz"})
-_HANGUL_RE = re.compile("[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
-_KANA_RE = re.compile("[\u3040-\u30ff]")
+_HANGUL_RE = re.compile(f"[{HANGUL_SYLLABLES}\u1100-\u11ff\u3130-\u318f]")  # with jamo
+_KANA_RE = re.compile(f"[{KANA}]")
 _NATIVE_SCRIPTS = {
     **dict.fromkeys(("euc_kr", "cp949", "johab", "iso2022_kr"), (_HANGUL_RE, 0.9)),
     **dict.fromkeys(("shift_jis", "cp932", "euc_jp", "iso2022_jp", "shift_jis_2004"), (_KANA_RE, 0.2)),
 }
 _MAX_LATIN_NON_ASCII = 0.3  # accented letters are a minority in Latin-script text
 # Han ideographs and CJK punctuation: what GBK text decodes into (kana and Hangul do not count).
-_CHINESE_RE = re.compile("[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_CHINESE_RE = re.compile(f"[{CJK_PUNCTUATION}{HAN_BMP}{FULLWIDTH_FORMS}]")
 _EXTRA_BLANKS_RE = re.compile(r"\n(?:[ \t]*\n){3,}")
-
-
-def is_cjk(ch: str) -> bool:
-    """True for a single Han, kana or Hangul character (not CJK punctuation)."""
-    return len(ch) == 1 and CJK_RE.match(ch) is not None
-
-
-def cjk_share(text: str) -> float | None:
-    """Weighted share of CJK content among the letters of ``text``; None when it has no letters."""
-    cjk = len(CJK_RE.findall(text))
-    latin = len(LATIN_RE.findall(text)) / _LETTERS_PER_CJK_CHAR
-    if cjk + latin == 0:
-        return None
-    return cjk / (cjk + latin)
-
-
-def detect_language(text: str, *, default: str = "en") -> str:
-    """``"zh"``, ``"en"`` or ``"mixed"`` by the share of CJK vs Latin letters.
-
-    ``default`` is returned for text without letters (numbers, symbols, empty).
-    """
-    share = cjk_share(text)
-    if share is None:
-        return default
-    if share >= _ZH_SHARE:
-        return "zh"
-    if share <= _EN_SHARE:
-        return "en"
-    return "mixed"
 
 
 def looks_binary(data: bytes) -> bool:

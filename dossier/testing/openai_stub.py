@@ -42,7 +42,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # personalities imports this module for Reply
+    from dossier.testing.personalities import Personality
 
 __all__ = [
     "FAULT_KINDS",
@@ -226,7 +229,7 @@ class Reply:
         name: str,
         args: dict[str, Any] | str | None = None,
         *,
-        id: str | None = None,  # noqa: A002
+        id: str | None = None,
         content: str | None = None,
         **kw: Any,
     ) -> Reply:
@@ -239,7 +242,7 @@ class Reply:
         return cls(tool_calls=[_spec(name, args, None) for name, args in calls], **kw)
 
     @classmethod
-    def json(cls, obj: Any, **kw: Any) -> Reply:  # noqa: A003
+    def json(cls, obj: Any, **kw: Any) -> Reply:
         """A structured answer.
 
         Sent as JSON text content for ``response_format`` requests (json_schema / json_mode)
@@ -351,7 +354,7 @@ class FaultRule:
         if self.when is not None:
             try:
                 return bool(self.when(request_json))
-            except Exception:  # noqa: BLE001 - a broken predicate simply does not match
+            except Exception:
                 return False
         return True
 
@@ -389,7 +392,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.stub._track(self.connection, add=False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     @property
@@ -468,7 +471,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     # -- routing
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         self.stub._record("GET", path, None, self.headers)
         with self.stub._flight():
@@ -487,7 +490,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _model(model_id: str) -> dict:
         return {"id": model_id, "object": "model", "created": 0, "owned_by": "openai-stub"}
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -509,7 +512,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             try:
                 reply = self.stub._resolve(path, request_json, record, chat=kind == "chat")
-            except Exception as exc:  # noqa: BLE001 - a responder bug: fail fast, no client retries
+            except Exception as exc:
                 self.stub.errors.append(traceback.format_exc())
                 self._send_error_json(
                     500, f"stub responder raised {exc!r}", "stub_error", {"x-should-retry": "false"}
@@ -570,7 +573,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif kind == "embeddings":
                 self._send_raw(200, b'{"object": "list", "data": [{"embedding": [0.1, ', "application/json")
             else:
-                self._send_raw(200, b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{', "application/json")
+                broken = b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{'
+                self._send_raw(200, broken, "application/json")
         else:  # pragma: no cover - guarded by Reply.fault
             self._send_error_json(500, f"unknown fault {fault!r}", "stub_error")
 
@@ -597,10 +601,13 @@ class _Handler(BaseHTTPRequestHandler):
         prompt = sum(_estimate_tokens(_content_text(m.get("content"))) for m in request_json.get("messages") or [])
         if request_json.get("tools"):
             prompt += _estimate_tokens(json.dumps(request_json["tools"]))
-        completion = _estimate_tokens((content or "") + (reply.refusal or "") + "".join(c.name + c.arguments for c in calls))
+        called = "".join(c.name + c.arguments for c in calls)
+        completion = _estimate_tokens((content or "") + (reply.refusal or "") + called)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
-    def _materialise(self, request_json: dict, reply: Reply, record: RecordedRequest) -> tuple[str | None, list[ToolCallSpec]]:
+    def _materialise(
+        self, request_json: dict, reply: Reply, record: RecordedRequest
+    ) -> tuple[str | None, list[ToolCallSpec]]:
         """Content text and tool calls for a reply, resolving ``Reply.json``."""
         content = reply.content
         calls = [
@@ -725,7 +732,7 @@ class OpenAIStub:
         max_hang_s: upper bound on any ``hang`` fault (the server never blocks longer).
         chunk_delay_s: pause between streamed content chunks.
         personality: what the server accepts and how it answers
-            (``tests.support.server_personalities.Personality``); default: everything.
+            (``dossier.testing.Personality``); default: everything.
     """
 
     def __init__(
@@ -738,7 +745,7 @@ class OpenAIStub:
         chunk_delay_s: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
-        personality: Any = None,
+        personality: Personality | None = None,
     ) -> None:
         self.responder = responder
         self.personality = personality

@@ -1,0 +1,21 @@
+"""DuckDB's engine without the Python layer of the ``duckdb`` package, for the paths that must start fast.
+
+``import duckdb`` takes about 0.12 s, of which the compiled engine (``_duckdb``) is 0.02 s: the rest
+is the package's relational and expression API written in Python, and ``importlib.metadata`` for its
+version. Reading the catalog, checking a query with DuckDB's parser and running it in the SQL worker
+use only the engine (``connect``, ``execute``, ``fetch*``, ``extract_statements``, ``tokenize`` and
+the exception classes). The package re-exports those same objects from ``_duckdb``, so code written
+against either name sees one set of classes (an ``except duckdb.Error`` catches both). A DuckDB
+build without a top-level ``_duckdb`` falls back to the package.
+
+    from tools.duckdb_core import duckdb
+"""
+
+from __future__ import annotations
+
+try:
+    import _duckdb as duckdb
+except ImportError:  # pragma: no cover - a DuckDB that does not ship its engine as ``_duckdb``
+    import duckdb  # type: ignore[no-redef]
+
+__all__ = ["duckdb"]
