@@ -3,19 +3,15 @@ probing for row labels the catalog's samples do not hold. Small invented fixture
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from agents.offline.sql_answer import headline
 from agents.offline.sql_build import build_sql
-from agents.offline.sql_probe import phrases, probe_statements, probed_catalog, with_values
-from agents.verify import verify_sections
-from tools.evidence import Evidence, evidence_from_sql
-from tools.models import SqlResult, TableInfo
-from tools.research_models import Section
+from agents.offline.sql_probe import phrases, probe_statements, with_values
+from tests.sql_support import first_answer, probed, run, warehouse_of
+from tools.evidence import Evidence
 from tools.warehouse import Warehouse
 
 SEGMENTS = """col_1,col_2,fiscal,col_4
@@ -33,46 +29,11 @@ Office Chairs,15,12,11
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory):
-    folder: Path = tmp_path_factory.mktemp("periods")
-    (folder / "segments.csv").write_text(SEGMENTS, encoding="utf-8")
-    wh = Warehouse(folder / "kb" / "warehouse.duckdb")
-    wh.import_file(folder / "segments.csv", source="segments.csv", source_hash="x")
-    yield wh
-    wh.close()
+    yield from warehouse_of(tmp_path_factory.mktemp("periods"), {"segments": SEGMENTS})
 
 
-class _KB:
-    """The one knowledge-base method the probe uses, over the test warehouse."""
-
-    def __init__(self, wh: Warehouse):
-        self.wh = wh
-
-    async def sql(self, sql: str) -> SqlResult:
-        cur = self.wh._connect().execute(sql)
-        rows = [list(r) for r in cur.fetchall()]
-        return SqlResult(sql=sql, columns=[d[0] for d in cur.description], rows=rows, row_count=len(rows),
-                         truncated=False, tables=[], elapsed_ms=1.0)
-
-
-def _catalog(wh: Warehouse, question: str) -> list[TableInfo]:
-    return asyncio.run(probed_catalog(_KB(wh), question, wh.catalog()))
-
-
-def _run(wh: Warehouse, sql: str) -> Evidence:
-    cur = wh._connect().execute(sql)
-    rows = [[v.isoformat() if isinstance(v, dt.date) else v for v in row] for row in cur.fetchall()]
-    return evidence_from_sql(SqlResult(sql=sql, columns=[d[0] for d in cur.description], rows=rows,
-                                       row_count=len(rows), truncated=False, tables=["segments"], elapsed_ms=1.0))
-
-
-def _answer(wh: Warehouse, question: str) -> tuple[Evidence, str]:
-    candidates = build_sql(question, _catalog(wh, question))
-    assert candidates, question
-    ev = _run(wh, candidates[0].sql)
-    text = headline(ev, question=question, language="en")
-    assert text is not None, candidates[0].sql
-    out = verify_sections([Section(id="s", title="t", markdown=f"{text} [ev:{ev.id}]")], {ev.id: ev})
-    assert not out.verification.flagged_claims, text
+def _answer_of(wh: Warehouse, question: str) -> tuple[Evidence, str]:
+    _, ev, text = first_answer(wh, question)
     return ev, text
 
 
@@ -82,34 +43,34 @@ def test_probe_finds_a_row_label_beyond_the_samples(warehouse: Warehouse) -> Non
     (table,) = warehouse.catalog()
     assert "Spare Parts" not in table.columns[0].samples  # five samples, alphabetical ties: not this one
     assert probe_statements(question, [table]) and all(len(s) < 20_000 for s in probe_statements(question, [table]))
-    (probed,) = _catalog(warehouse, question)
-    assert "Spare Parts" in probed.columns[0].samples
+    (found,) = probed(warehouse, question)
+    assert "Spare Parts" in found.columns[0].samples
     assert with_values([table], []) == [table]
 
 
 def test_change_between_two_years(warehouse: Warehouse) -> None:
-    ev, text = _answer(warehouse, "What was the change in Home Appliances in 2021 from 2020?")
+    ev, text = _answer_of(warehouse, "What was the change in Home Appliances in 2021 from 2020?")
     assert ev.rows[0][ev.columns.index("change")] == -94
     assert text.startswith("Home Appliances changed by -94")
 
 
 def test_percentage_change_states_the_percentage_first(warehouse: Warehouse) -> None:
-    ev, text = _answer(warehouse, "What is the percentage change in Garden Tools from 2020 to 2021?")
+    ev, text = _answer_of(warehouse, "What is the percentage change in Garden Tools from 2020 to 2021?")
     assert ev.rows[0][ev.columns.index("change_pct")] == 20.0
     assert "changed by 20%" in text
 
 
 def test_average_over_the_years_named_or_all(warehouse: Warehouse) -> None:
-    _, text = _answer(warehouse, "What was the average Spare Parts for 2020 and 2021?")
+    _, text = _answer_of(warehouse, "What was the average Spare Parts for 2020 and 2021?")
     assert text.endswith("is 85.")
-    _, text = _answer(warehouse, "What is the average Industrial Pumps?")
+    _, text = _answer_of(warehouse, "What is the average Industrial Pumps?")
     assert "is 300" in text  # (300 + 310 + 290) / 3
 
 
 def test_which_year_was_largest(warehouse: Warehouse) -> None:
-    _, text = _answer(warehouse, "In which year was the amount for Home Appliances the largest?")
+    _, text = _answer_of(warehouse, "In which year was the amount for Home Appliances the largest?")
     assert text == "The largest value is in 2020: 774."
-    _, text = _answer(warehouse, "In which year was Spare Parts the lowest?")
+    _, text = _answer_of(warehouse, "In which year was Spare Parts the lowest?")
     assert "2019" in text
 
 
@@ -126,19 +87,14 @@ RESULTS = """Year,Competition,Venue,Position
 
 @pytest.fixture(scope="module")
 def results_wh(tmp_path_factory: pytest.TempPathFactory):
-    folder: Path = tmp_path_factory.mktemp("results")
-    (folder / "results.csv").write_text(RESULTS, encoding="utf-8")
-    wh = Warehouse(folder / "kb" / "warehouse.duckdb")
-    wh.import_file(folder / "results.csv", source="results.csv", source_hash="x")
-    yield wh
-    wh.close()
+    yield from warehouse_of(tmp_path_factory.mktemp("results"), {"results": RESULTS})
 
 
 def test_an_ordinal_word_filters_on_the_value_tables_write(results_wh: Warehouse) -> None:
     question = "In which competition did she finish first?"
-    sql = build_sql(question, _catalog(results_wh, question))[0].sql
+    sql = build_sql(question, probed(results_wh, question))[0].sql
     assert "\"Position\" = '1st'" in sql
-    ev = _run(results_wh, sql)
+    ev = run(results_wh, sql)
     text = headline(ev, question=question, language="en")
     # "which competition": the picked rows, named by their competition
     assert text == ("Rows with Position 1st: Harbour Games (Year 2002, Venue Oslo, Norway) / "
@@ -147,15 +103,15 @@ def test_an_ordinal_word_filters_on_the_value_tables_write(results_wh: Warehouse
 
 def test_a_year_in_the_question_filters_a_numeric_year_column(results_wh: Warehouse) -> None:
     question = "Which venue did she compete at in 2005?"
-    sql = build_sql(question, _catalog(results_wh, question))[0].sql
+    sql = build_sql(question, probed(results_wh, question))[0].sql
     assert '"Year" = 2005' in sql
-    rows = _run(results_wh, sql).rows
+    rows = run(results_wh, sql).rows
     assert [r for r in rows if "Riga, Latvia" in r]
 
 
 def test_a_named_row_is_stated_with_its_cells(results_wh: Warehouse) -> None:
     question = "Where was the Summit Trophy held?"
-    _ev, text = _answer(results_wh, question)
+    _ev, text = _answer_of(results_wh, question)
     assert text.startswith("Summit Trophy:") and "Turin, Italy" in text
     assert "Year 2007" in text  # a year is not written as 2,007
 
@@ -171,12 +127,7 @@ Ed Hale,Nova,80,0,15
 
 @pytest.fixture(scope="module")
 def laps_wh(tmp_path_factory: pytest.TempPathFactory):
-    folder: Path = tmp_path_factory.mktemp("laps")
-    (folder / "race.csv").write_text(LAPS, encoding="utf-8")
-    wh = Warehouse(folder / "kb" / "warehouse.duckdb")
-    wh.import_file(folder / "race.csv", source="race.csv", source_hash="x")
-    yield wh
-    wh.close()
+    yield from warehouse_of(tmp_path_factory.mktemp("laps"), {"race": LAPS})
 
 
 @pytest.mark.parametrize("question, condition, count", [
@@ -187,15 +138,15 @@ def laps_wh(tmp_path_factory: pytest.TempPathFactory):
 ])
 def test_a_number_before_a_column_name_filters_on_it(laps_wh: Warehouse, question: str, condition: str,
                                                      count: int) -> None:
-    candidates = build_sql(question, _catalog(laps_wh, question))
+    candidates = build_sql(question, probed(laps_wh, question))
     sql = next(c.sql for c in candidates if 'count(*) AS "n"' in c.sql and "GROUP BY" not in c.sql)
     assert condition in sql
-    assert _run(laps_wh, sql).rows[0][0] == count
+    assert run(laps_wh, sql).rows[0][0] == count
 
 
 def test_altogether_sums(laps_wh: Warehouse) -> None:
     question = "How many points did Falcon score altogether?"
-    sqls = [c.sql for c in build_sql(question, _catalog(laps_wh, question))]
+    sqls = [c.sql for c in build_sql(question, probed(laps_wh, question))]
     assert any('sum("Points")' in s for s in sqls)
 
 

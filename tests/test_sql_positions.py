@@ -6,21 +6,12 @@ Tables are small made-up ones unrelated to the demo and to the benchmark sets.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-from pathlib import Path
-
 import pytest
 
-from agents.offline.sql_answer import headline, matched_nothing
-from agents.offline.sql_build import build_sql
+from agents.offline.sql_answer import matched_nothing
 from agents.offline.sql_intent import intent
-from agents.offline.sql_probe import probed_catalog
 from agents.offline.support import filtered_by_question
-from agents.verify import verify_sections
-from tools.evidence import Evidence, evidence_from_sql
-from tools.models import SqlResult, TableInfo
-from tools.research_models import Section
+from tests.sql_support import first_answer, run, warehouse_of
 from tools.text.sentences import split_sentences
 from tools.warehouse import Warehouse
 
@@ -68,48 +59,14 @@ POPULATION = """Period,Births per year,Deaths per year
 
 @pytest.fixture(scope="module")
 def wh(tmp_path_factory: pytest.TempPathFactory):
-    folder: Path = tmp_path_factory.mktemp("positions")
-    w = Warehouse(folder / "kb" / "warehouse.duckdb")
-    for name, text in (("finish", FINISH), ("kits", KITS), ("storms", STORMS), ("population", POPULATION),
-                       ("routes", ROUTES), ("seasons", SEASONS)):
-        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
-        w.import_file(folder / f"{name}.csv", source=f"{name}.csv", source_hash=name)
-    yield w
-    w.close()
-
-
-class _KB:
-    def __init__(self, w: Warehouse):
-        self.w = w
-
-    async def sql(self, sql: str) -> SqlResult:
-        cur = self.w._connect().execute(sql)
-        rows = [list(r) for r in cur.fetchall()]
-        return SqlResult(sql=sql, columns=[d[0] for d in cur.description], rows=rows, row_count=len(rows),
-                         truncated=False, tables=[], elapsed_ms=1.0)
-
-
-def _catalog(w: Warehouse, question: str) -> list[TableInfo]:
-    return asyncio.run(probed_catalog(_KB(w), question, w.catalog()))
-
-
-def _run(w: Warehouse, sql: str) -> Evidence:
-    cur = w._connect().execute(sql)
-    rows = [[v.isoformat() if isinstance(v, dt.date) else v for v in row] for row in cur.fetchall()]
-    return evidence_from_sql(SqlResult(sql=sql, columns=[d[0] for d in cur.description], rows=rows,
-                                       row_count=len(rows), truncated=False, tables=["t"], elapsed_ms=1.0))
+    yield from warehouse_of(tmp_path_factory.mktemp("positions"), {
+        "finish": FINISH, "kits": KITS, "storms": STORMS, "population": POPULATION, "routes": ROUTES,
+        "seasons": SEASONS})
 
 
 def _first_answer(w: Warehouse, question: str, table: str | None = None) -> tuple[str, str]:
-    """The first candidate's SQL and its headline, checked by the citation verifier like any claim."""
-    candidates = build_sql(question, [t for t in _catalog(w, question) if table in (None, t.name)])
-    assert candidates, question
-    ev = _run(w, candidates[0].sql)
-    text = headline(ev, question=question, language="en")
-    assert text is not None, candidates[0].sql
-    out = verify_sections([Section(id="s", title="t", markdown=f"{text} [ev:{ev.id}]")], {ev.id: ev})
-    assert not out.verification.flagged_claims, text
-    return candidates[0].sql, text
+    sql, _, text = first_answer(w, question, table)
+    return sql, text
 
 
 @pytest.mark.parametrize("question, expected", [
@@ -171,10 +128,10 @@ def test_space_grouped_thousands_are_numbers_and_the_first_match_is_listed(wh: W
 
 
 def test_a_count_of_nothing_is_recognised(wh: Warehouse) -> None:
-    ev = _run(wh, 'SELECT count(*) AS "n" FROM "finish" WHERE "Laps" = 99')
+    ev = run(wh, 'SELECT count(*) AS "n" FROM "finish" WHERE "Laps" = 99')
     assert matched_nothing(ev)
-    assert not matched_nothing(_run(wh, 'SELECT count(*) AS "n" FROM "finish" WHERE "Laps" = 24'))
-    assert not matched_nothing(_run(wh, 'SELECT count(*) AS "n" FROM "finish"'))
+    assert not matched_nothing(run(wh, 'SELECT count(*) AS "n" FROM "finish" WHERE "Laps" = 24'))
+    assert not matched_nothing(run(wh, 'SELECT count(*) AS "n" FROM "finish"'))
 
 
 def test_dotted_initials_do_not_end_a_sentence() -> None:
@@ -191,7 +148,7 @@ def test_an_item_of_a_listing_cell_is_a_value_of_its_column(wh: Warehouse) -> No
 
 
 def test_a_table_result_picked_by_a_value_the_question_writes_is_about_it(wh: Warehouse) -> None:
-    ev = _run(wh, "SELECT count(*) AS \"n\" FROM \"kits\" WHERE \"Kit maker\" = 'Umbro'")
+    ev = run(wh, "SELECT count(*) AS \"n\" FROM \"kits\" WHERE \"Kit maker\" = 'Umbro'")
     assert filtered_by_question(ev, "How many seasons had Umbro as kit maker?")
     assert not filtered_by_question(ev, "How many seasons had Admiral as kit maker?")
 
