@@ -53,6 +53,13 @@ def _time_filter(col: ColumnInfo, when: TimeRange) -> list[str]:
 def _is_unique(col: ColumnInfo, table: TableInfo) -> bool:
     return col.distinct_count is not None and table.row_count > 0 and col.distinct_count >= table.row_count
 
+def without_value_filter(plan: _TablePlan, column: str) -> list[str]:
+    """The plan's filters less the one on ``column``'s named value ("Rider" = 'Sebastian Porto'): a query
+    about that row's neighbour, or about it beside another value, must not be restricted to it."""
+    own = re.compile(rf"^\(?{re.escape(ident(column))} (?:=|IN\b)")
+    return [w for w in plan.where if not own.match(w)]
+
+
 def _select(plan: _TablePlan, exprs: list[str], *, group: Sequence[str] = (), order: str = "", limit: int,
             extra_where: Sequence[str] = ()) -> str:
     where = list(plan.where) + list(extra_where)

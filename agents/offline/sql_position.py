@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from agents.offline.schema_link import is_numeric
 from agents.offline.sql_intent import SUM_RE, question_ops
-from agents.offline.sql_parts import _TablePlan, ident, literal
+from agents.offline.sql_parts import _TablePlan, ident, literal, without_value_filter
 from tools.models import ColumnInfo
 
 LISTED = '"listed"'
@@ -97,19 +97,13 @@ def _shown(plan: _TablePlan, first: list[ColumnInfo]) -> list[str]:
     return [ident(c.name) for c in plan.table.columns if c.name in names]  # in the table's own order
 
 
-def _without(plan: _TablePlan, column: str) -> list[str]:
-    # The named row's own filter (e.g. "Rider" = 'Sebastian Porto') would select it, not its neighbour.
-    own = re.compile(rf"^\(?{re.escape(ident(column))} (?:=|IN\b)")
-    return [w for w in plan.where if not own.match(w)]
-
-
 def position_candidates(plan: _TablePlan, text: str) -> list[tuple[str, str]]:
     pos = asked_position(text, plan.link.values, filtered=bool(plan.where))
     if pos is None:
         return []
     table = ident(plan.table.name)
     if pos.kind in ("after", "before") and pos.column is not None and pos.value is not None:
-        where = _without(plan, pos.column)
+        where = without_value_filter(plan, pos.column)
         anchor = f"(SELECT min(rowid) FROM {table} WHERE {ident(pos.column)} = {literal(pos.value)})"
         op, direction = (">", "ASC") if pos.kind == "after" else ("<", "DESC")
         cols = _shown(plan, [c for c in _asked_columns(plan) if c.name != pos.column])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from agents.offline.schema_link import _STRONG
-from agents.offline.sql_parts import _TablePlan, ident, literal
+from agents.offline.sql_parts import _TablePlan, ident, literal, without_value_filter
 
 _MORE_RE = re.compile(r"\bhow\s+many\s+(?:more|fewer|less)\b(?P<what>.*?)\bthan\s+"
                       r"(?:in\s+|at\s+|for\s+|on\s+|by\s+|the\s+)*(?P<other>[^?.,;]+)", re.I)
@@ -44,8 +44,7 @@ def versus_candidates(plan: _TablePlan, text: str) -> list[tuple[str, str]]:
         if second is None:
             continue
         c = ident(column)
-        own = re.compile(rf"^\(?{re.escape(c)} (?:=|IN\b)")
-        where = [w for w in plan.where if not own.match(w)]
+        where = without_value_filter(plan, column)
         measure = next((x for x in plan.measures if dict(plan.link.columns).get(x.name, 0.0) >= _STRONG
                         and set(_words(x.name)) & set(_words(m.group("what")))), None)
         agg, alias = ((f"sum({ident(measure.name)})", f"difference_{measure.name}") if measure
