@@ -26,11 +26,11 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 TOP_START, TOP_END = "<!-- bench:start -->", "<!-- bench:end -->"
 TOP_README = BENCH.parent / "README.md"
 QUICK = RESULTS / "quick"
-ORDER = ["report_quality", "peers_retrieval", "peers_ingest", "ingest_throughput", "search_latency",
-         "retrieval_quality", "research_quality", "research_concurrency", "llm_real", "fts_tokenizers", "hardening",
-         "cli_startup"]
+ORDER = ["report_quality", "peers_retrieval", "peers_ingest", "ingest_throughput", "ingest_ray", "search_latency",
+         "scale_search", "retrieval_quality", "research_quality", "research_concurrency", "llm_real", "fts_tokenizers",
+         "hardening", "cli_startup"]
 # the benchmarks `python -m benchmarks run` knows (see __main__.py)
-RUNNER = set(ORDER) - {"fts_tokenizers", "hardening", "cli_startup"}
+RUNNER = set(ORDER) - {"fts_tokenizers", "hardening", "cli_startup", "ingest_ray", "scale_search"}
 
 
 def machine_line(m: dict) -> str:

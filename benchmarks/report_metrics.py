@@ -18,6 +18,7 @@ _CITE_RE = re.compile(r"\[\d+(?:\s*[,–-]\s*\d+)*\]|\[ev:[^\]]*\]")
 _WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['’.,][A-Za-z0-9]+)*|[\u3400-\u9fff]")
 _LEAD_RE = re.compile(r"^(?:\s|[-*+>#]|\*\*|__|\d+[.)]\s)+")
 _SENT_END_RE = re.compile(r"(?<=[.!?。！？])\s")
+_PAREN_RE = re.compile(r"\([^()]*\)|（[^（）]*）")
 
 
 def summary_text(report: Any) -> str:
@@ -97,6 +98,12 @@ def cited_units(report: Any) -> list[str]:
     return sorted(units)
 
 
+def strict_answer_first(q: RQ, summary: str) -> bool:
+    """The gold in the summary's FIRST sentence, parentheses left out: a one-digit gold ("1") must not be
+    credited to a figure in brackets ("ahead of +0.090 (1)", "(row 1)") or to a later sentence."""
+    return answer_found(q, _PAREN_RE.sub(" ", first_sentence(summary)))
+
+
 def precision(units: list[str], gold: list[str]) -> float | None:
     return sum(u in gold for u in units) / len(units) if units else None
 
@@ -107,6 +114,7 @@ def measure(q: RQ, report: Any, markdown: str) -> dict[str, Any]:
     abstained = abstains(summary)
     return {  # an abstaining summary that names the answer ("does not contain anything on Microsoft") is no answer
         "answer_first": answer_found(q, summary) and not abstained,
+        "answer_first_strict": strict_answer_first(q, summary) and not abstained,
         "answer_in_report": answer_found(q, strip_method(markdown)), "abstained": abstained,
         "words": words(body_text(report)), "cited_units": units,
         "citation_precision": None if q.unanswerable else precision(units, q.gold_units),
@@ -135,6 +143,7 @@ def aggregate(records: list[dict]) -> dict[str, Any]:
     return {
         "n_answerable": len(ans), "n_unanswerable": len(una),
         "answer_first": share([r["answer_first"] for r in ans]),
+        "answer_first_strict": share([r.get("answer_first_strict", False) for r in ans]),
         "answer_first_non_trivial": share([r["answer_first"] for r in nontriv]), "n_non_trivial": len(nontriv),
         "answer_in_report": share([r["answer_in_report"] for r in ans]),
         "citation_precision": mean(precs), "reports_citing": len(precs),

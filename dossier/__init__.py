@@ -24,7 +24,7 @@ _EXPORTS = {
     "Event": "dossier.events",
     "render_markdown": "dossier.render",
     "Researcher": "dossier.research", "RunInfo": "dossier.research", "RunNotFound": "dossier.research",
-    "StaleRun": "dossier.research",
+    "StaleRun": "dossier.research", "ForeignRun": "dossier.research",
     "Settings": "dossier.settings",
     "run_sync": "dossier.sync",
 }

@@ -18,12 +18,15 @@ import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dossier.chart_rules import asks_change, pick_measures, short_label, tiny
 from dossier.fonts import matplotlib_cjk_family
 from tools.evidence import Evidence
 from tools.research_models import Report
+
+if TYPE_CHECKING:  # matplotlib itself loads only when a chart is drawn
+    from matplotlib.typing import RcKeyType
 
 ChartKind = Literal["line", "bar"]
 TIME_WORDS = {"date", "day", "week", "month", "quarter", "year", "period", "time", "timestamp", "ts", "dt"}
@@ -243,7 +246,7 @@ def _draw(data: ChartData, *, salt: str, png: bool) -> tuple[str, bytes]:
     return _inline_svg(svg.getvalue()), image.getvalue()
 
 
-def _rc(salt: str) -> dict[str, Any]:
+def _rc(salt: str) -> dict[RcKeyType, Any]:
     families = ["DejaVu Sans"] + ([name] if (name := matplotlib_cjk_family()) else [])
     return {"svg.hashsalt": f"dossier-{salt}", "svg.fonttype": "none", "font.size": 9,
             "font.family": families, "axes.spines.top": False,  # a list: glyph-by-glyph fallback

@@ -70,6 +70,9 @@ def _add_ingest(subs) -> None:
     p.add_argument("--prune", action="store_true", help="remove files that disappeared from the given folders")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--ray", nargs="?", const=True, default=False, metavar="ADDRESS",
+                   help="parse, chunk and embed on Ray: a local Ray, or the cluster at ADDRESS ('auto', "
+                        "'ray://host:10001'); after the paths, or as --ray=ADDRESS; needs the 'ray' extra")
     p.set_defaults(handler=cmd_ingest)
 
 
@@ -126,7 +129,7 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     kb = await open_kb(settings, create=True)
     progress = RichIngestProgress() if wants_progress(args.quiet) else None
     try:
-        summary = await kb.ingest(args.paths, prune=args.prune, progress=progress)
+        summary = await kb.ingest(args.paths, prune=args.prune, progress=progress, ray=args.ray)
     finally:
         await kb.close()
     if args.json:

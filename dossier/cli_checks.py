@@ -84,14 +84,24 @@ def check_writable(output: Path) -> None:
         raise PermissionError(f"cannot write the report to {output}: permission denied")
 
 
-def resume_hint(kb_dir: Path, run_id: str) -> str | None:
-    """'dossier resume RUN_ID --kb KB' once the run has a checkpoint; None before its first one."""
-    db = Path(kb_dir) / "runs.sqlite"
+def resume_hint(kb_dir: Path, run_id: str, runs_url: str | None = None) -> str | None:
+    """'dossier resume RUN_ID --kb KB' once the run has a checkpoint (in kb/runs.sqlite, or in PostgreSQL
+    with ``runs_url``); None before its first one."""
+    if runs_url is not None:
+        from dossier.runs_postgres import has_run  # psycopg loads only where runs live in PostgreSQL
+
+        found = has_run(runs_url, run_id)
+    else:
+        found = _in_sqlite(Path(kb_dir) / "runs.sqlite", run_id)
+    return f"run {run_id} stopped; continue it with: dossier resume {run_id} --kb {kb_dir}" if found else None
+
+
+def _in_sqlite(db: Path, run_id: str) -> bool:
     if not db.exists():
-        return None
+        return False
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2) as con:
-            found = con.execute("SELECT 1 FROM checkpoints WHERE thread_id = ? LIMIT 1", (run_id,)).fetchone()
+            row = con.execute("SELECT 1 FROM checkpoints WHERE thread_id = ? LIMIT 1", (run_id,)).fetchone()
     except sqlite3.Error:
-        return None
-    return f"run {run_id} stopped; continue it with: dossier resume {run_id} --kb {kb_dir}" if found else None
+        return False
+    return row is not None

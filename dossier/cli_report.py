@@ -76,7 +76,8 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             plan = review_plan(await researcher.pending_plan(paused))
             report, paused = await _follow(researcher.resume_stream(paused, plan=plan), args.quiet)
     except (Exception, asyncio.CancelledError, KeyboardInterrupt):
-        if hint := resume_hint(settings.kb_dir, run_id):  # Ctrl-C or a failure: say how to go on
+        url = settings.runs_url.get_secret_value() if settings.runs_url else None
+        if hint := resume_hint(settings.kb_dir, run_id, url):  # Ctrl-C or a failure: say how to go on
             err_console.print(hint, markup=False)
         raise
     if report is None:
@@ -94,7 +95,7 @@ async def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
-    researcher = await _researcher(settings, tables_only=True)  # reads runs.sqlite: no LanceDB
+    researcher = await _researcher(settings, tables_only=True)  # reads the run store: no LanceDB
     try:
         runs = await researcher.runs()
     finally:

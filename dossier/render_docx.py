@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from docx import Document
@@ -210,7 +211,7 @@ class _Writer:
 
     # --- tables, charts ---
 
-    def table(self, rows: list[list[Token | str]], *, header: bool, indent: float = 0,
+    def table(self, rows: Sequence[Sequence[Token | str]], *, header: bool, indent: float = 0,
               bold_first: bool = False) -> Table:
         """A Word table; the header row bold, shaded and repeated on each page; cells of Markdown
         tables keep their citations as links."""

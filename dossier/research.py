@@ -10,32 +10,22 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.types import Command
 
 from agents.factory import make_engine
 from agents.fallback import FallbackEngine
 from dossier.events import DoneEvent, Event, PlanEvent, events_from_update
 from dossier.progress import live_progress
-from dossier.runs_store import runs_connection
+from dossier.runs_backend import ForeignRun as ForeignRun  # re-exported: dossier.research is the public API
+from dossier.runs_backend import RunNotFound, RunStore, open_run_store
 from dossier.settings import Settings
 from dossier.sync import run_sync
 from graphs.context import ResearchContext
 from graphs.research import compile_research_graph
-from graphs.state import SERIALIZED_TYPES
 from tools.knowledge_base import KnowledgeBase
 from tools.research_models import Plan, Report
 
 Review = Callable[[Plan], Plan | bool | Awaitable[Plan | bool | None] | None]
-# Every run holds its own connection to runs.sqlite and each checkpoint write spans two event-loop
-# hops; with 50 concurrent runs on 2 cores a writer waited past sqlite's default 5 s and failed
-# with "database is locked". Waiting longer only matters under contention.
-SQLITE_BUSY_TIMEOUT_S = 60.0
-
-
-class RunNotFound(KeyError):
-    pass
 
 
 class StaleRun(RuntimeError):
@@ -52,7 +42,8 @@ class RunInfo:
 
 
 class Researcher:
-    """Answers questions over one knowledge base; every run is checkpointed in ``kb/runs.sqlite``."""
+    """Answers questions over one knowledge base; every run is checkpointed in ``kb/runs.sqlite``, or in
+    PostgreSQL with ``runs_url`` (see dossier.runs_backend)."""
 
     def __init__(
         self, kb: KnowledgeBase, *, settings: Settings | None = None, approve_plan: bool = False,
@@ -108,10 +99,11 @@ class Researcher:
 
     async def resume_stream(self, run_id: str, *, plan: Plan | None = None,
                             progress: bool = False) -> AsyncIterator[Event]:
-        async with self._graph() as graph:
-            state = await graph.aget_state(_config(run_id))
+        async with self._graph() as (graph, store):
+            state = await graph.aget_state(store.config(run_id))
         if not state.values:
-            raise RunNotFound(f"no run with id {run_id!r} in {self.kb.path / 'runs.sqlite'}")
+            raise RunNotFound(f"no run with id {run_id!r} in {store.where}")
+        store.check_owner(run_id, state.metadata)
         if "report" in state.values:
             yield DoneEvent(report=state.values["report"])
             return
@@ -139,14 +131,14 @@ class Researcher:
                            + "): its evidence may be gone or changed. Start a new report instead.")
 
     async def pending_plan(self, run_id: str) -> Plan | None:
-        async with self._graph() as graph:
-            state = await graph.aget_state(_config(run_id))
+        async with self._graph() as (graph, store):
+            state = await graph.aget_state(store.config(run_id))
+        store.check_owner(run_id, state.metadata)
         return state.values.get("plan") if state.interrupts else None
 
     async def runs(self) -> list[RunInfo]:
-        async with self._graph() as graph:
-            ids = await _thread_ids(graph.checkpointer)
-            return [await _run_info(graph, run_id) for run_id in ids]
+        async with self._graph() as (graph, store):
+            return [await _run_info(graph, store, run_id) for run_id in await store.list_ids()]
 
     def run_sync(self, question: str, **kwargs: Any) -> Report:
         return run_sync(self.run(question, **kwargs))
@@ -154,9 +146,12 @@ class Researcher:
     async def _drive(self, run_id: str, graph_input: Any, *, degraded: bool = False) -> AsyncGenerator[Event, None]:
         context = ResearchContext(kb=self.kb, engine=self._engine(degraded), settings=self.settings,
                                   approve_plan=self.approve_plan)
-        config = _config(run_id) | {"max_concurrency": self.settings.branch_concurrency}
         interrupted = False
-        async with self._graph() as graph:
+        async with self._graph() as (graph, store):
+            config = store.config(run_id) | {"max_concurrency": self.settings.branch_concurrency}
+            if store.kb_id is not None and graph_input is not None and not isinstance(graph_input, Command):
+                # A caller's own run_id must not continue another knowledge base's run in a shared store.
+                store.check_owner(run_id, (await graph.aget_state(config)).metadata)
             # aclosing: a caller that stops iterating closes the graph run and the checkpoint connection now.
             # durability="sync": each step's checkpoint is committed before the next step starts. The
             # default ("async") commits in the background, so a run killed during planning left no
@@ -174,42 +169,24 @@ class Researcher:
             if interrupted:
                 # Yielded after the graph stream has ended, so the pause is checkpointed even if the
                 # caller stops iterating at this event.
-                yield PlanEvent(run_id=run_id, plan=await self._interrupted_plan(graph, run_id), awaiting_approval=True)
-
-    async def _interrupted_plan(self, graph: Any, run_id: str) -> Plan:
-        state = await graph.aget_state(_config(run_id))
-        return state.values["plan"]
+                plan = (await graph.aget_state(config)).values["plan"]
+                yield PlanEvent(run_id=run_id, plan=plan, awaiting_approval=True)
 
     def _engine(self, degraded: bool) -> FallbackEngine:
         return make_engine(self.settings, self._chat_models, kb=self.kb).for_run(degraded=degraded)
 
     @asynccontextmanager
-    async def _graph(self):
-        path = self.kb.path / "runs.sqlite"
-        # runs_connection closes even when cancelled, and names the file when it is damaged.
-        async with runs_connection(path, timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
-            saver = AsyncSqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=SERIALIZED_TYPES))
-            yield compile_research_graph(saver)
+    async def _graph(self) -> AsyncIterator[tuple[Any, RunStore]]:
+        async with open_run_store(self.settings, self.kb.path) as store:
+            yield compile_research_graph(store.saver), store
 
 
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("r%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def _config(run_id: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": run_id}}
-
-
-async def _thread_ids(saver: AsyncSqliteSaver) -> list[str]:
-    await saver.setup()
-    async with saver.conn.execute(
-        "SELECT thread_id, max(checkpoint_id) FROM checkpoints GROUP BY thread_id ORDER BY 2 DESC"
-    ) as cursor:
-        return [row[0] async for row in cursor]
-
-
-async def _run_info(graph: Any, run_id: str) -> RunInfo:
-    state = await graph.aget_state(_config(run_id))
+async def _run_info(graph: Any, store: RunStore, run_id: str) -> RunInfo:
+    state = await graph.aget_state(store.config(run_id))
     values = state.values
     if "report" in values:
         status = "done"

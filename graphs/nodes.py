@@ -56,14 +56,17 @@ async def plan_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
         task = PlanTask(question=state["question"], catalog=catalog, language=language,
                         max_sub_questions=ctx.settings.max_sub_questions)
         plan = await ctx.engine.plan(task, trace=trace)
-        update.update(plan=plan, language=language, round=1, started_at=state.get("started_at") or time.time())
+        update.update(plan=plan, language=language, round=1, started_at=state.get("started_at") or time.time(),
+                      review_requested=ctx.approve_plan)
     update["kb_version"] = state.get("kb_version") or asdict(await ctx.kb.version())
     return update
 
 
 async def review_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
-    """Plan approval: pause the run here; the caller resumes with the plan it approved or edited."""
-    if not (await _ctx(runtime)).approve_plan:
+    """Plan approval: pause the run here; the caller resumes with the plan it approved or edited.
+    Whether to pause was settled when the plan was made: a server client that resumes without sending
+    ``approve_plan`` again still gets its edited plan used."""
+    if not state.get("review_requested", (await _ctx(runtime)).approve_plan):
         return {}
     answer = interrupt({"run_id": state.get("run_id"), "plan": state["plan"].model_dump()})
     if answer is True or answer is None:
@@ -71,13 +74,14 @@ async def review_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
     return {"plan": Plan.model_validate(answer)}
 
 
-async def research_node(branch: BranchState, runtime: Ctx) -> dict[str, Any]:
-    ctx = await _ctx(runtime, degraded=branch["degraded"])
+# Branch nodes name their input `state` too: LangGraph's node protocol (add_node's typing) passes it so.
+async def research_node(state: BranchState, runtime: Ctx) -> dict[str, Any]:
+    ctx = await _ctx(runtime, degraded=state["degraded"])
     toolbox = Toolbox(ctx.kb, search_k=ctx.settings.tool_search_k)
     task = ResearchTask(
-        question=branch["question"], sub_question=branch["sub_question"], round=branch["round"],
-        language=branch["language"], gap=branch["gap"], tried_queries=branch["tried_queries"],
-        tried_sql=branch["tried_sql"],
+        question=state["question"], sub_question=state["sub_question"], round=state["round"],
+        language=state["language"], gap=state["gap"], tried_queries=state["tried_queries"],
+        tried_sql=state["tried_sql"],
     )
     with _traced("research") as (trace, update):
         finding = await ctx.engine.research(task, toolbox=toolbox, trace=trace)
@@ -123,14 +127,14 @@ async def outline_node(state: ResearchState, runtime: Ctx) -> dict[str, Any]:
     return update
 
 
-async def write_node(job: WriteState, runtime: Ctx) -> dict[str, Any]:
-    ctx = await _ctx(runtime, degraded=job["degraded"])
+async def write_node(state: WriteState, runtime: Ctx) -> dict[str, Any]:
+    ctx = await _ctx(runtime, degraded=state["degraded"])
     with _traced("write") as (trace, update):
         section = await ctx.engine.write(WriteTask(
-            section=job["section"], question=job["question"], plan=job["plan"], evidence=job["evidence"],
-            language=job["language"], reflection=job["reflection"], outline=job.get("outline"),
+            section=state["section"], question=state["question"], plan=state["plan"], evidence=state["evidence"],
+            language=state["language"], reflection=state["reflection"], outline=state.get("outline"),
         ), trace=trace)
-        update["sections"] = [section.model_copy(update={"order": job["order"]})]
+        update["sections"] = [section.model_copy(update={"order": state["order"]})]
     return update
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -23,7 +25,9 @@ from graphs.routes import after_reflect, to_research, to_writers
 from graphs.state import ResearchState
 
 
-def build_research_graph() -> StateGraph:
+# The context type is Any: a ResearchContext from dossier.Researcher, but a ContextOptions or nothing in
+# LangGraph Studio / Server (graphs.studio swaps the schema; nodes._ctx builds the ResearchContext then).
+def build_research_graph() -> StateGraph[ResearchState, Any, ResearchState, ResearchState]:
     graph = StateGraph(ResearchState, context_schema=ResearchContext)
     graph.add_node("plan", plan_node)
     graph.add_node("review", review_node)
@@ -47,5 +51,7 @@ def build_research_graph() -> StateGraph:
     return graph
 
 
-def compile_research_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+def compile_research_graph(
+    checkpointer: BaseCheckpointSaver | None = None,
+) -> CompiledStateGraph[ResearchState, Any, ResearchState, ResearchState]:
     return build_research_graph().compile(checkpointer=checkpointer, name="dossier-research")

@@ -47,6 +47,7 @@ class ResearchState(TypedDict, total=False):
     started_at: float  # epoch seconds, for the time budget
     kb_version: dict[str, Any]  # the knowledge base the run started on: a resume checks it is still the same
     plan: Plan
+    review_requested: bool  # plan approval asked when planned: a resume without the context still reviews
     round: int
     evidence: Annotated[dict[str, Evidence], merge_evidence]
     findings: Annotated[list[Finding], operator.add]

@@ -8,7 +8,10 @@ provides persistence) and with a JSON-friendly context schema: a run carries at 
     await graph.ainvoke({"question": "What does RAG cost?", "run_id": "r1"})   # -> {"report": Report, ...}
 
 With ``approve_plan`` the run pauses after planning; resume it with ``Command(resume=True)`` or with an
-edited plan (``Command(resume=plan.model_dump())``), as Studio's interrupt panel does.
+edited plan (``Command(resume=plan.model_dump())``), as Studio's interrupt panel does. The interrupt's
+value is plain JSON, ``{"run_id": ..., "plan": {...}}``. The run remembers that it waits for review
+(``review_requested`` in its state), so a resume needs no context of its own. Served over HTTP:
+docs/serving.md, tests/test_langgraph_server.py.
 """
 
 from __future__ import annotations

@@ -94,6 +94,12 @@ def test_repair_leaves_valid_json_alone_and_unclosed_thinking_yields_nothing():
     assert strip_reasoning("<thinking>x</thinking>Answer <reasoning>y</reasoning>done") == "Answer done"
 
 
+def test_a_bare_non_ascii_word_is_a_json_error_not_a_crash():
+    # It used to raise AttributeError (no ASCII word to match); callers handle only JSONDecodeError.
+    with pytest.raises(json.JSONDecodeError):
+        extract_json('{"a": café}')
+
+
 # --------------------------------------------------------------------------- probe and remember
 @pytest.mark.parametrize("kind", list(EXPECTED))
 async def test_each_server_gets_a_method_that_works_and_it_is_remembered(kind):

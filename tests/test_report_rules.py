@@ -388,3 +388,25 @@ def test_item_words_of_figure_questions_only() -> None:
     assert item_parts("Who directed the film that won the award in 2019?") == []  # not a figure question
     assert item_parts("What is the total disk size of all installed packages?") == [
         ["disk", "size", "installed", "package"]]
+
+
+def test_a_row_looked_up_by_name_answers_only_what_its_columns_hold() -> None:
+    from agents.offline.support import filtered_by_question
+
+    row = sql("SELECT \"name\", \"version\", \"license\" FROM \"packages\" WHERE \"name\" = 'jieba' LIMIT 50",
+              ["name", "version", "license"], [["jieba", "0.42.1", "MIT"]], ["packages"])
+    assert filtered_by_question(row, "Which version of jieba is installed?")
+    assert filtered_by_question(row, "Under which license is jieba released?")
+    assert not filtered_by_question(row, "Who is the chief executive of the company that maintains jieba?")
+    count = sql("SELECT count(*) AS \"n\" FROM \"packages\" WHERE \"license\" = 'MIT' LIMIT 1", ["n"], [[48]],
+                ["packages"])
+    assert filtered_by_question(count, "How many packages ship under MIT?")
+
+
+def test_a_year_column_is_never_read_as_a_measure_of_the_rows() -> None:
+    from agents.offline.sql_answer import headline
+
+    rows = sql("SELECT \"Award\", \"Year\" FROM \"awards\" WHERE \"Result\" = 'Won' LIMIT 50", ["Award", "Year"],
+               [["Harbour Prize", 2007], ["Lantern Medal", 2009], ["Quill Award", 2008]], ["awards"])
+    text = headline(rows, question="which awards were won?", language="en") or ""
+    assert "Year is highest" not in text and "lowest" not in text

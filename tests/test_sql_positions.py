@@ -48,6 +48,32 @@ SEASONS = """Year,Starts,Laps
 1933,2,175
 Totals,9,447
 """
+# A closing row that sums the others, as medal tables and financial statements have.
+MEDALS = """Rank,Nation,Gold,Silver,Bronze
+1,Norland,5,2,1
+2,Estmark,3,4,2
+3,Valdoria,1,1,4
+,Total (3 nations),9,7,7
+"""
+# Places as text: a retirement ("Ret") among them keeps the column text.
+RACE = """Pos,Rider,Make,Points
+1,Anke Holm,Vireo,25
+2,Bram Osei,Talon,20
+3,Cato Reyes,Vireo,16
+Ret,Dana Kiel,Talon,0
+"""
+CAST = """Contestant,Age,Home town
+Ella Moss,19,Linwood
+Fern Ray,23,Oakridge
+Gia Lund,21,Linwood
+Hana Vos,20,Oakridge
+"""
+MEETS = """Year,Competition,Venue,Position
+2009,Coast Games,"Porto, Portugal",3rd
+2010,Inland Cup,"Lyon, France",5th
+2011,Coast Games,"Kobe, Japan",2nd
+2012,Open Trials,"Porto, Portugal",1st
+"""
 # Thousands grouped with a space, as many statistics offices write them.
 POPULATION = """Period,Births per year,Deaths per year
 1950-1955,"139 000","66 000"
@@ -61,7 +87,12 @@ POPULATION = """Period,Births per year,Deaths per year
 def wh(tmp_path_factory: pytest.TempPathFactory):
     yield from warehouse_of(tmp_path_factory.mktemp("positions"), {
         "finish": FINISH, "kits": KITS, "storms": STORMS, "population": POPULATION, "routes": ROUTES,
-        "seasons": SEASONS})
+        "seasons": SEASONS, "medals": MEDALS})
+
+
+@pytest.fixture(scope="module")
+def wh2(tmp_path_factory: pytest.TempPathFactory):
+    yield from warehouse_of(tmp_path_factory.mktemp("places"), {"race": RACE, "contestants": CAST, "meets": MEETS})
 
 
 def _first_answer(w: Warehouse, question: str, table: str | None = None) -> tuple[str, str]:
@@ -167,3 +198,51 @@ def test_two_years_side_by_side_even_when_a_totals_row_makes_them_text(wh: Wareh
     assert text == "1931 has the higher Laps, 142, against 1932 (130)."
     sql, text = _first_answer(wh, "How many laps did he race in 1933?", "seasons")
     assert text.startswith("Year 1933: ") and "175" in text
+
+
+def test_a_total_row_is_never_ranked_counted_or_summed(wh: Warehouse) -> None:
+    sql, text = _first_answer(wh, "Which nation won the most gold medals?", "medals")
+    assert "IS DISTINCT FROM 'Total (3 nations)'" in sql
+    assert text.startswith("Norland") and "Total" not in text
+    _, ev, text = first_answer(wh, "How many gold medals were won altogether?", "medals")
+    assert text == "Total Gold 9.", (ev.sql, text)  # 18 with the Total row counted again
+    _, ev, text = first_answer(wh, "How many nations won at least 3 gold medals?", "medals")
+    assert text == "2 rows have Gold at least 3."
+
+
+def test_came_in_first_is_place_one_of_a_text_place_column(wh2: Warehouse) -> None:
+    sql, text = _first_answer(wh2, "who came in first?", "race")
+    assert "\"Pos\" = '1'" in sql
+    assert text == "Pos 1: Rider Anke Holm."
+
+
+def test_older_than_compares_the_age_column(wh2: Warehouse) -> None:
+    sql, text = _first_answer(wh2, "how many contestants were older than 20?", "contestants")
+    assert "\"Age\" > 20" in sql and text == "2 rows have Age over 20."
+
+
+def test_a_lower_case_question_finds_its_names_and_says_every_value_it_kept(wh2: Warehouse) -> None:
+    sql, text = _first_answer(wh2, "which competition was held in kobe and lyon?", "meets")
+    assert "'Kobe'" in sql and "'Lyon'" in sql
+    assert text.startswith("Rows with Venue Kobe or Lyon: ") and "Coast Games" in text and "Inland Cup" in text
+
+
+async def test_a_knowledge_base_of_tables_only_is_asked_even_for_a_question_planned_for_documents(
+        make_kb, tmp_path) -> None:
+    """ "who came in first?" names no column and no value: the planner sends it to the documents, and with
+    no document in the knowledge base the engine asks the tables instead of giving up."""
+    from dossier.research import Researcher
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "race.csv").write_text(RACE, encoding="utf-8")
+    kb = await make_kb()
+    await kb.ingest([tmp_path / "data"])
+    report = await Researcher(kb).run("who came in first?")
+    summary = report.sections[0].markdown
+    assert "Anke Holm" in summary.split("\n")[0] and "does not contain" not in summary
+
+
+def test_two_named_rows_totalled_are_one_sum_that_names_them(wh: Warehouse) -> None:
+    sql, text = _first_answer(wh, "how many gold medals did norland and valdoria total?", "medals")
+    assert "GROUP BY" not in sql and "sum(\"Gold\")" in sql
+    assert text.startswith("Nation Norland or Valdoria: total Gold 6")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EmbedderName = Literal["e5-small", "minilm", "hash", "openai"]
@@ -22,6 +22,22 @@ class KBSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DOSSIER_", extra="ignore", validate_default=True)
 
     kb_dir: Path = Field(Path("kb"), description="Knowledge-base folder (LanceDB, DuckDB, runs, reports).")
+    corpus_uri: str | None = Field(
+        None, pattern=r"^(s3|gs|az|file)://\S+$",
+        description="Where the passage store (LanceDB) lives when not in kb_dir/lancedb, e.g. s3://bucket/kb; "
+        "the warehouse, manifest record, ingest lock and runs stay in kb_dir (docs/scaling.md).",
+    )
+    storage_options: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="LanceDB object-store options for corpus_uri (JSON in DOSSIER_STORAGE_OPTIONS), e.g. "
+        '{"endpoint": "http://127.0.0.1:9000", "region": "us-east-1", "allow_http": "true"}; values are kept '
+        "as secrets (never printed): they may hold access keys.",
+    )
+    ray_num_cpus: int = Field(2, ge=1, le=1024, description="CPUs of the local Ray started by ingest --ray.")
+    ray_object_store_mb: int = Field(
+        128, ge=80, le=1_048_576,
+        description="Object-store memory of the local Ray started by ingest --ray (Ray's minimum is ~75 MB).",
+    )
     embedder: EmbedderName = Field(
         "e5-small",
         description="Embedding model: e5-small (multilingual-e5-small 4-bit, bundled, default), "

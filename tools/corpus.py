@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from lancedb.index import HnswSq
+from pydantic import SecretStr
 
 from tools import fusion
 from tools.config import KBSettings
@@ -111,8 +112,16 @@ class Corpus:
     @classmethod
     async def open(cls, kb_dir: Path, *, embedder: Embedder, settings: KBSettings) -> Corpus:
         kb_dir = Path(kb_dir)
-        (kb_dir / "lancedb").mkdir(parents=True, exist_ok=True)
-        db = await lancedb.connect_async(str(kb_dir / "lancedb"), read_consistency_interval=_CONSISTENCY)
+        uri = settings.corpus_uri
+        if uri is None:
+            await asyncio.to_thread((kb_dir / "lancedb").mkdir, parents=True, exist_ok=True)  # off the event loop
+            uri = str(kb_dir / "lancedb")
+        # On object storage, as in a local folder, readers see only committed versions; one host ingests
+        # (the ingest lock is per machine: docs/scaling.md).
+        # Secrets once validated; plain strings where a caller used model_copy(update=...), which skips validation.
+        options = {k: v.get_secret_value() if isinstance(v, SecretStr) else str(v)
+                   for k, v in settings.storage_options.items()}
+        db = await lancedb.connect_async(uri, read_consistency_interval=_CONSISTENCY, storage_options=options or None)
         corpus = cls(kb_dir, db, embedder, settings)
         if (record := corpus._read_record()) is not None:
             corpus._check_record(record, _embedder_dim(embedder))
@@ -342,8 +351,8 @@ class Corpus:
         hits = []
         for rank, (chunk_id, score) in enumerate(fused, start=1):
             vec, txt = (_found(side_scores, side, chunk_id) for side in (fusion.VECTOR, fusion.TEXT))
-            own = score if hybrid else (vec if vec is not None else txt)
-            hits.append(Hit(chunk=row_to_chunk(rows[chunk_id]), score=float(own), rank=rank,
+            own = score if hybrid else (vec if vec is not None else txt)  # a fused id is on one side at least
+            hits.append(Hit(chunk=row_to_chunk(rows[chunk_id]), score=float(own or 0.0), rank=rank,
                             vector_score=vec, text_score=txt))
         return hits
 

@@ -37,8 +37,8 @@ def check_csv(
             delimiter = max(_CANDIDATES, key=first.count) if any(c in first for c in _CANDIDATES) else delimiter
         handle.seek(0)
         quote = quote or '"'
-        escape = escape if escape and escape != quote else None  # DuckDB's "" is doubling, not escaping
-        reader = csv.reader(handle, delimiter=delimiter, quotechar=quote, escapechar=escape, strict=True)
+        escape_char = escape if escape and escape != quote else None  # DuckDB's "" is doubling, not escaping
+        reader = csv.reader(handle, delimiter=delimiter, quotechar=quote, escapechar=escape_char, strict=True)
         _check_records(reader, delimiter=delimiter, skip_rows=skip_rows, deadline=deadline)
 
 

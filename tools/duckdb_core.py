@@ -13,9 +13,25 @@ build without a top-level ``_duckdb`` falls back to the package.
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 try:
     import _duckdb as duckdb
 except ImportError:  # pragma: no cover - a DuckDB that does not ship its engine as ``_duckdb``
     import duckdb  # type: ignore[no-redef]
 
-__all__ = ["duckdb"]
+__all__ = ["DuckDBConfig", "duckdb", "one_row"]
+
+# The value types ``duckdb.connect(config=...)`` accepts: its stubs take an invariant ``dict`` of these,
+# so a config built in a variable needs this annotation (a ``dict[str, bool]`` is refused).
+DuckDBConfig: TypeAlias = dict[str, str | bool | int | float | list[str]]
+
+
+def one_row(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The row of a statement that always returns exactly one (an aggregate, a setting, a sniff).
+
+    ``fetchone()`` is typed ``tuple | None``; no row here would be DuckDB's fault, so it is an error."""
+    row = con.fetchone()
+    if row is None:
+        raise RuntimeError("DuckDB returned no row for a statement that always returns one")
+    return row

@@ -27,7 +27,9 @@ _WORD = re.compile(r"[^\W_]+")
 @runtime_checkable
 class Embedder(Protocol):
     name: str
-    dim: int
+
+    @property
+    def dim(self) -> int: ...  # read-only: an endpoint's width is learned from its first answer
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 

@@ -146,43 +146,27 @@ class Ingestor:
 
     def _prepare(self, item: FoundFile, previous: DocRecord | None) -> PreparedDoc | None:
         """Runs in a worker thread: read, hash, and (when new or changed) parse and chunk."""
-        stat = item.path.stat()
-        if previous and previous.size == stat.st_size and previous.mtime_ns == stat.st_mtime_ns:
+        file = read_if_changed(item, previous, self.settings)
+        if file is None:
             return None
-        max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
-        if stat.st_size > max_bytes:
-            raise ParseError(f"file larger than {self.settings.max_file_mb:g} MB limit")
-        data = read_regular(item.path, max_bytes + 1, root=item.root)  # one over: parse_bytes names the limit
-        digest = content_hash(data)
-        if previous and previous.content_hash == digest:
-            return None
-        doc = parse_bytes(data, suffix=item.path.suffix, source=item.source, max_bytes=max_bytes)
-        doc_id = make_doc_id(item.source, digest)
-        chunks = chunk_document(
-            doc,
-            doc_id=doc_id,
-            chunk_tokens=self.settings.chunk_tokens,
-            overlap=self.settings.chunk_overlap,
-            count_tokens=self.embedder.count_tokens,
-        )
-        if not chunks:
-            raise ParseError("no text to index after chunking")
-        record = DocRecord(
-            source=item.source, doc_id=doc_id, content_hash=digest, size=stat.st_size,
-            mtime_ns=stat.st_mtime_ns, title=doc.title, language=doc.language,
-            n_chunks=len(chunks), ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        return PreparedDoc(record, chunks, replaces=previous is not None)
+        return prepare_document(file, settings=self.settings, count_tokens=self.embedder.count_tokens,
+                                replaces=previous is not None)
 
     async def _write(self, batch: list[PreparedDoc], summary: IngestSummary) -> None:
         if not batch:
             return
         chunks = [c for d in batch for c in d.chunks]
         loop = asyncio.get_running_loop()
-        vectors = await asyncio.to_thread(
-            self._embed, [c.text for c in chunks],
-            lambda n: loop.call_soon_threadsafe(lambda: self._count_chunks(embedded=n)),
-        )
+
+        def embedded(n: int) -> None:  # called from the embedding thread: hand the count to the loop
+            loop.call_soon_threadsafe(lambda: self._count_chunks(embedded=n))
+
+        vectors = await asyncio.to_thread(self._embed, [c.text for c in chunks], embedded)
+        await self._commit(batch, vectors, summary)
+
+    async def _commit(self, batch: list[PreparedDoc], vectors: np.ndarray, summary: IngestSummary) -> None:
+        """Store whole documents whose chunks are embedded (``vectors`` in chunk order), then the manifest."""
+        chunks = [c for d in batch for c in d.chunks]
         # One commit adds the new versions and drops the old ones, of every written source (new ones
         # too: a run that died before its manifest update may have left another version behind).
         summary.chunks_deleted += await self.corpus.add_chunks(chunks, vectors, replace_versions=True)
@@ -194,12 +178,7 @@ class Ingestor:
 
     def _embed(self, texts: list[str], on_batch: Callable[[int], None]) -> np.ndarray:
         """Runs in a worker thread; ``on_batch`` gets the size of each batch as it is embedded."""
-        size = self.settings.embedding_batch
-        parts = []
-        for i in range(0, len(texts), size):
-            parts.append(self.embedder.embed_passages(texts[i : i + size]))
-            on_batch(len(parts[-1]))
-        return np.vstack(parts).astype(np.float32)
+        return embed_texts(self.embedder, texts, batch=self.settings.embedding_batch, on_batch=on_batch)
 
     async def _handle_table(self, item: FoundFile, previous_hash: str | None, summary) -> str:
         try:
@@ -255,6 +234,70 @@ class Ingestor:
     def _end(self) -> None:
         if self._display:
             self._display.end()
+
+
+# -- one document, on any worker: the steps tools.ingest_ray runs as Ray tasks ------------------
+
+
+@dataclass
+class ReadFile:
+    """A document's bytes as read for ingest, with what its manifest row records about the file."""
+
+    source: str
+    suffix: str
+    data: bytes
+    digest: str
+    size: int
+    mtime_ns: int
+
+
+def read_if_changed(item: FoundFile, previous: DocRecord | None, settings: KBSettings) -> ReadFile | None:
+    """The file's bytes, or None when the manifest already holds this content (same size and mtime,
+    or same hash). Raises ParseError past ``max_file_mb`` and OSError when unreadable."""
+    stat = item.path.stat()
+    if previous and previous.size == stat.st_size and previous.mtime_ns == stat.st_mtime_ns:
+        return None
+    max_bytes = int(settings.max_file_mb * 1024 * 1024)
+    if stat.st_size > max_bytes:
+        raise ParseError(f"file larger than {settings.max_file_mb:g} MB limit")
+    data = read_regular(item.path, max_bytes + 1, root=item.root)  # one over: parse_bytes names the limit
+    digest = content_hash(data)
+    if previous and previous.content_hash == digest:
+        return None
+    return ReadFile(item.source, item.path.suffix, data, digest, stat.st_size, stat.st_mtime_ns)
+
+
+def prepare_document(
+    file: ReadFile, *, settings: KBSettings, count_tokens: Callable[[str], int], replaces: bool
+) -> PreparedDoc:
+    """Parse and chunk one document; raises ParseError when it has nothing to index."""
+    max_bytes = int(settings.max_file_mb * 1024 * 1024)
+    doc = parse_bytes(file.data, suffix=file.suffix, source=file.source, max_bytes=max_bytes)
+    doc_id = make_doc_id(file.source, file.digest)
+    chunks = chunk_document(
+        doc, doc_id=doc_id, chunk_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap,
+        count_tokens=count_tokens,
+    )
+    if not chunks:
+        raise ParseError("no text to index after chunking")
+    record = DocRecord(
+        source=file.source, doc_id=doc_id, content_hash=file.digest, size=file.size,
+        mtime_ns=file.mtime_ns, title=doc.title, language=doc.language,
+        n_chunks=len(chunks), ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return PreparedDoc(record, chunks, replaces=replaces)
+
+
+def embed_texts(
+    embedder: Embedder, texts: list[str], *, batch: int, on_batch: Callable[[int], None] | None = None
+) -> np.ndarray:
+    """Passage vectors in slices of ``batch``; ``on_batch`` gets each slice's size once embedded."""
+    parts = []
+    for i in range(0, len(texts), batch):
+        parts.append(embedder.embed_passages(texts[i : i + batch]))
+        if on_batch is not None:
+            on_batch(len(parts[-1]))
+    return np.vstack(parts).astype(np.float32)
 
 
 def read_regular(path: Path, limit: int = -1, *, root: str | None = None) -> bytes:

@@ -70,10 +70,11 @@ class IngestDisplay:
 
     def step(self, source: str, status: str) -> None:
         self._files_left -= 1
-        self._progress.advance(self._files)
-        task = next(t for t in self._progress.tasks if t.id == self._files)
+        files, _ = self._tasks()
+        self._progress.advance(files)
+        task = next(t for t in self._progress.tasks if t.id == files)
         detail = f"{status}: {source}"[-60:] if self._files_left > 0 else ""  # all read: nothing current
-        self._progress.update(self._files, count=f"{int(task.completed)}/{int(task.total or 0)} files", detail=detail)
+        self._progress.update(files, count=f"{int(task.completed)}/{int(task.total or 0)} files", detail=detail)
         self._view.update(self._progress)
 
     def chunks(self, embedded: int, total: int) -> None:
@@ -84,15 +85,21 @@ class IngestDisplay:
         # Embedding starts once a batch is full or every file is read (tools.ingest's FLUSH_CHUNKS).
         detail = "embedding …" if not rate and embedded < total and (embedded or not reading) else ""
         detail = "indexing" if embedded == total and not reading else detail
-        self._progress.update(self._chunks, total=total, completed=embedded, visible=True, rate=rate,
+        self._progress.update(self._tasks()[1], total=total, completed=embedded, visible=True, rate=rate,
                               eta_at=eta_at, count=f"{embedded}/{total}{'+' if reading else ''} chunks",
                               detail=detail)
         self._view.update(self._progress)
 
     def end(self) -> None:
-        for task in (self._files, self._chunks):
+        for task in self._tasks():
             self._progress.update(task, detail="", eta_at=None)  # the last file read, indexing: over now
         self._view.stop()
+
+    def _tasks(self) -> tuple[TaskID, TaskID]:
+        """The files and chunks rows; they exist once ``begin`` ran."""
+        if self._files is None or self._chunks is None:
+            raise RuntimeError("the ingest display was used before begin()")
+        return self._files, self._chunks
 
     def _rate(self, embedded: int) -> float | None:
         """Chunks per second between embedded batches: from the first finished batch on, so the time

@@ -63,7 +63,8 @@ class KnowledgeBase:
         settings = settings or KBSettings()
         if path is not None:
             settings = settings.model_copy(update={"kb_dir": Path(path)})
-        settings.kb_dir.mkdir(parents=True, exist_ok=True)
+        # In a thread: `langgraph dev` fails a run that makes a blocking call on the event loop.
+        await asyncio.to_thread(settings.kb_dir.mkdir, parents=True, exist_ok=True)
         corpus = None
         if not tables_only:
             from tools.corpus import Corpus
@@ -83,20 +84,22 @@ class KnowledgeBase:
 
     async def ingest(
         self, paths: Sequence[str | Path], *, prune: bool = False, progress: IngestProgress | bool | None = None,
-        on_wait: Callable[[str], None] | None = None,
+        on_wait: Callable[[str], None] | None = None, ray: bool | str = False,
     ) -> IngestSummary:
         """Add new files, replace changed ones, skip unchanged ones; ``prune`` removes vanished ones.
         ``progress=True`` shows the files read and the chunks embedded, live (terminal or Jupyter).
 
         Another ingest of this knowledge base (in any process) is waited for, up to
         ``ingest_lock_wait_s``; ``on_wait`` gets the notice (default: stderr). Readers elsewhere go
-        on meanwhile and see the last committed state. A full disk ends the ingest with ``DiskFull``."""
+        on meanwhile and see the last committed state. A full disk ends the ingest with ``DiskFull``.
+        ``ray``: parse, chunk and embed on Ray (tools.ingest_ray): True starts a local Ray for the run, a
+        string is a cluster address ("auto", "ray://host:10001")."""
         # SQL in this process waits for the whole ingest: its catalog would change under it.
         async with self._write_lock, self._sql_lock:
             await self._close_executor()
             try:
                 async with ingest_lock(self.path, wait_s=self.settings.ingest_lock_wait_s, on_wait=on_wait):
-                    return await self._ingest_locked([Path(p) for p in paths], prune, progress)
+                    return await self._ingest_locked([Path(p) for p in paths], prune, progress, ray)
             except DiskFull:
                 raise
             except Exception as exc:
@@ -105,12 +108,19 @@ class KnowledgeBase:
                 raise
 
     async def _ingest_locked(
-        self, paths: list[Path], prune: bool, progress: IngestProgress | bool | None
+        self, paths: list[Path], prune: bool, progress: IngestProgress | bool | None, ray: bool | str = False
     ) -> IngestSummary:
         from tools.ingest import Ingestor
 
         try:
-            ingestor = Ingestor(self.corpus, self.warehouse, self.embedder, self.settings, progress)
+            if ray:
+                from tools.ingest_ray import RayIngestor  # Ray loads only when asked for
+
+                address = ray if isinstance(ray, str) else None
+                ingestor: Ingestor = RayIngestor(self.corpus, self.warehouse, self.embedder, self.settings,
+                                                 progress, address=address)
+            else:
+                ingestor = Ingestor(self.corpus, self.warehouse, self.embedder, self.settings, progress)
             summary = await ingestor.run(paths, prune=prune)
             await asyncio.to_thread(self._ingest_glossaries, paths, prune, summary)
             return summary

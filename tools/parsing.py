@@ -11,8 +11,9 @@ import io
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
+from typing import Any
 
 import docx
 import pypdf
@@ -234,8 +235,8 @@ def _tag_text(tag: Tag | NavigableString | None) -> str:
     for node in tag.descendants:
         if isinstance(node, Tag):
             parts.append(" " if node.name in _HTML_BREAKS else "")
-        elif not isinstance(node, PreformattedString):  # comments, doctypes, CDATA
-            parts.append(node)
+        elif isinstance(node, NavigableString) and not isinstance(node, PreformattedString):
+            parts.append(node)  # text; a PreformattedString is a comment, doctype or CDATA
     return " ".join("".join(parts).split())
 
 
@@ -287,7 +288,7 @@ def _parse_pdf(data: bytes, *, source: str, stem: str) -> ParsedDocument:
         reader = pypdf.PdfReader(io.BytesIO(data))
         _unlock(reader)
         pages = list(reader.pages)
-        info = reader.metadata or {}
+        info: Mapping[str, Any] = reader.metadata or {}
     except ParseError:
         raise
     except Exception as exc:  # pypdf raises many types on damaged files

@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # subprocess is for the parent's side; the worker itself neve
 
 # The engine alone, not the duckdb package's Python layer (tools.duckdb_core): this process starts
 # for every `dossier sql`, and its imports are most of its start.
-from tools.duckdb_core import duckdb
+from tools.duckdb_core import DuckDBConfig, duckdb, one_row
 
 HEADER = struct.Struct(">I")
 # A reply bigger than this is refused in the worker: the parent must not grow with a result.
@@ -61,14 +61,14 @@ def encode_frame(message: dict[str, Any]) -> bytes:
 
 def connect(db_path: str, *, memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
     """A read-only, locked-down connection: no external access, no extensions, configuration locked."""
-    config = {"enable_external_access": False, "autoinstall_known_extensions": False,
+    config: DuckDBConfig = {"enable_external_access": False, "autoinstall_known_extensions": False,
               "autoload_known_extensions": False, "allow_community_extensions": False,
               "memory_limit": memory_limit, "threads": threads}
     # No warehouse yet (nothing imported): an empty in-memory database answers the same way.
     target = db_path if os.path.exists(db_path) else ":memory:"
     con = duckdb.connect(target, read_only=target != ":memory:", config=config)
     try:
-        if not con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
+        if not one_row(con.execute("SELECT current_setting('lock_configuration')"))[0]:
             con.execute("SET GLOBAL TimeZone = 'UTC'")  # results independent of the host's zone
             con.execute("SET lock_configuration = true")  # one-way: queries cannot SET/RESET limits
     except BaseException:
@@ -233,7 +233,8 @@ def _end(proc: Popen) -> None:
     proc.wait()
     for pipe in (proc.stdin, proc.stdout):
         with suppress(OSError):
-            pipe.close()
+            if pipe is not None:  # always piped here; None only for a Popen made without stdin/stdout=PIPE
+                pipe.close()
 
 
 # -- the process ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from tools.duckdb_core import duckdb  # the engine alone: `dossier sql` starts fast
+from tools.duckdb_core import duckdb, one_row  # the engine alone: `dossier sql` starts fast
 
 # Names a user table may never take (the warehouse prefixes them) and a query may never read.
 INTERNAL_PREFIX = "_dossier"
@@ -123,7 +123,7 @@ def _parser() -> duckdb.DuckDBPyConnection:
 
 def _parse_tree(sql: str) -> dict[str, Any]:
     with _PARSER_LOCK:
-        text = _parser().execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0]
+        text = one_row(_parser().execute("SELECT json_serialize_sql(?)", [sql]))[0]
     try:
         tree = json.loads(text)
     except RecursionError as exc:
@@ -248,8 +248,8 @@ def _built_size(node: dict[str, Any]) -> int:
     name = str(node.get("function_name", "")).lower()
     args = [(a or {}).get("expression") or {} for a in node.get("arguments") or []]
     if name in ("range", "generate_series"):  # the list-valued scalar forms; FROM range() streams
-        bounds = [_int_literal(a) for a in args]
-        if None in bounds or not 1 <= len(bounds) <= 3:
+        bounds = [b for a in args if (b := _int_literal(a)) is not None]
+        if len(bounds) != len(args) or not 1 <= len(bounds) <= 3:
             raise SqlRefused(f"{name}() as a list needs integer literals; for long series select FROM {name}(…)")
         start, stop, step = ([0] if len(bounds) == 1 else []) + bounds + [1] * (3 - max(len(bounds), 2))
         try:
@@ -282,8 +282,9 @@ def _int_literal(node: dict[str, Any]) -> int | None:
 
 def _string_literal(node: dict[str, Any], *, kind: str | None = "STRING") -> str | None:
     literal = node.get("literal") if node.get("class") == "CONSTANT" else None
-    ok = isinstance(literal, dict) and (kind is None or literal.get("kind") == kind)
-    return str(literal.get("text")) if ok else None
+    if not isinstance(literal, dict) or (kind is not None and literal.get("kind") != kind):
+        return None
+    return str(literal.get("text"))
 
 
 def is_reserved_table_name(name: str) -> bool:

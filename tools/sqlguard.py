@@ -150,6 +150,9 @@ class _Worker:
         self._proc = proc
         self.pid = proc.pid
         self._finalizer = weakref.finalize(self, _reap, proc)  # no orphan if close() is never called
+        if proc.stdin is None or proc.stdout is None:
+            raise ValueError("the SQL worker must be started with stdin and stdout piped")
+        self._stdin, self._stdout = proc.stdin, proc.stdout
 
     @classmethod
     def start(cls, setup: dict[str, Any]) -> _Worker:
@@ -169,12 +172,12 @@ class _Worker:
     def ask(self, request: dict[str, Any], *, deadline_s: float, rss_cap: int | None) -> dict[str, Any]:
         """Send one request and wait for its reply; past the deadline or the memory cap, kill."""
         try:
-            self._proc.stdin.write(encode_frame(request))
-            self._proc.stdin.flush()
+            self._stdin.write(encode_frame(request))
+            self._stdin.flush()
         except OSError:  # the worker is gone
             raise self._dead() from None
         end = time.monotonic() + deadline_s
-        fd = self._proc.stdout.fileno()
+        fd = self._stdout.fileno()
         poller = select.poll()  # not select(): the knowledge base may hold more than 1,024 fds
         poller.register(fd, select.POLLIN)
         buffer = bytearray()
@@ -218,7 +221,7 @@ class _Worker:
     def stop(self) -> None:
         """Close its stdin (the worker exits on end of input); kill it if it does not."""
         try:
-            self._proc.stdin.close()
+            self._stdin.close()
             self._proc.wait(timeout=2)
         except (OSError, subprocess.TimeoutExpired):
             pass
@@ -231,7 +234,8 @@ def _reap(proc: subprocess.Popen) -> None:
     proc.wait()  # reaped, so its memory and its lock on the warehouse file are released
     for pipe in (proc.stdin, proc.stdout):
         try:
-            pipe.close()
+            if pipe is not None:  # always piped here; None only for a Popen made without stdin/stdout=PIPE
+                pipe.close()
         except OSError:
             pass
 

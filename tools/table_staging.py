@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from tools.confined import literal_path
 from tools.csv_check import check_csv, header_fields
+from tools.duckdb_core import one_row
 from tools.table_limits import Deadline, TableImportError, TableLimits
 from tools.table_readers import needs_transcoding, read_sqlite, read_xlsx, transcode_to_utf8
 from tools.table_stats import quote
@@ -67,7 +68,7 @@ def stage_file(
             return list(tables)
         stage = _new_stage(stages, stage_prefix)
         _stage_duckdb(con, stage, _literal(handle, Path(tmp), suffix, limits), Path(tmp), suffix, limits, deadline)
-    if con.execute(f"SELECT count(*) FROM {quote(stage)}").fetchone()[0] == 0:
+    if one_row(con.execute(f"SELECT count(*) FROM {quote(stage)}"))[0] == 0:
         raise TableImportError("no data rows")
     tidy_stage(con, stage)
     return [None]
@@ -110,7 +111,7 @@ def _stage_duckdb(
                 _check_structure(con, path, suffix, columns, deadline)
             cap = limits.row_cap(columns)
             con.execute(f"CREATE OR REPLACE TABLE {quote(stage)} AS SELECT * FROM {reader} LIMIT {cap + 1}", [path])
-            rows = con.execute(f"SELECT count(*) FROM {quote(stage)}").fetchone()[0]
+            rows = one_row(con.execute(f"SELECT count(*) FROM {quote(stage)}"))[0]
             limits.check_rows(rows, columns)
             return
         except duckdb.InterruptException:
@@ -122,8 +123,8 @@ def _stage_duckdb(
 
 def _check_structure(con: duckdb.DuckDBPyConnection, path: str, suffix: str, columns: int, deadline: Deadline) -> None:
     opts = _TSV if suffix == ".tsv" else ""
-    delimiter, quote_char, escape, skip = con.execute(
-        f"SELECT Delimiter, Quote, Escape, SkipRows FROM sniff_csv(?{opts})", [path]).fetchone()
+    delimiter, quote_char, escape, skip = one_row(con.execute(
+        f"SELECT Delimiter, Quote, Escape, SkipRows FROM sniff_csv(?{opts})", [path]))
     check_csv(path, delimiter=_char(delimiter) or ",", quote=_char(quote_char), escape=_char(escape),
               skip_rows=int(skip or 0), columns=columns, deadline=deadline)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from tools.duckdb_core import one_row
 from tools.models import ColumnInfo, TableInfo
 from tools.table_limits import Deadline
 
@@ -31,7 +32,7 @@ def table_info(
     con: duckdb.DuckDBPyConnection, table: str, base: TableInfo, meta: dict[str, Any], deadline: Deadline
 ) -> TableInfo:
     schema = [(row[0], row[1]) for row in con.execute(f"DESCRIBE {quote(table)}").fetchall()]
-    row_count = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+    row_count = one_row(con.execute(f"SELECT count(*) FROM {quote(table)}"))[0]
     # Notes the import wrote (units, the header a column was named from: tools.table_tidy); a sidecar wins.
     comments = dict(con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ? "
                                 "AND comment IS NOT NULL", [table]).fetchall())
@@ -42,7 +43,7 @@ def table_info(
         deadline.check()
         group = schema[start : start + STATS_GROUP]
         exprs = [e for column, col_type in group for e in _column_exprs(quote(column), col_type, counter)]
-        stats = con.execute(f"SELECT {', '.join(exprs)} FROM {quote(table)}").fetchone()
+        stats = one_row(con.execute(f"SELECT {', '.join(exprs)} FROM {quote(table)}"))
         pos = 0
         for column, col_type in group:
             ranged = bool(_RANGE_TYPE.match(col_type))

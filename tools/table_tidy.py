@@ -137,10 +137,10 @@ def _names_from(names: list[str], rows: list[tuple]) -> tuple[list[str], dict[st
         units.append("; ".join(dict.fromkeys(unit)))
     out = _disambiguate(out, names, years)
     notes = {}
-    for i, (new, unit) in enumerate(zip(out, units)):
+    for i, (new, unit_note) in enumerate(zip(out, units)):
         parts = [f"header: {' / '.join(c for c in [names[i]] + [_cell(r[i]) for r in rows] if c)}"]
-        if unit:
-            parts.append(f"unit: {unit}")
+        if unit_note:
+            parts.append(f"unit: {unit_note}")
         notes[new] = "; ".join(parts)
     # a unit row written once over the figure columns ("(in millions)") holds for every figure column
     shared = [u for u in units if u and not _UNIT.fullmatch(u)]

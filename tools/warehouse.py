@@ -40,7 +40,7 @@ from typing import Any
 
 from tools.confined import open_confined
 from tools.disk_space import DiskFull, is_disk_full
-from tools.duckdb_core import duckdb
+from tools.duckdb_core import DuckDBConfig, duckdb, one_row
 from tools.kb_lock import held_elsewhere
 from tools.models import TableInfo
 from tools.sql_names import identifier, suffixed
@@ -213,7 +213,7 @@ class Warehouse:
             _remove_database(staging)  # left by a writer that died before publishing
             if self.path.exists():
                 _copy_database(self.path, staging)
-            config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+            config: DuckDBConfig = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
             con = duckdb.connect(str(staging), config=config)
             # Imports run under a memory cap too: DuckDB spills or fails cleanly instead of growing.
             con.execute(f"SET memory_limit = '{self.limits.memory_limit}'")
@@ -247,7 +247,7 @@ class Warehouse:
     def _read_only_catalog(self) -> list[tuple[str]]:
         """Catalog rows through a short-lived read-only connection: reading must not take the
         write lock, or two readers (two `dossier sql`, or a report and `dossier tables`) collide."""
-        config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        config: DuckDBConfig = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         try:
             con = duckdb.connect(str(self.path), read_only=True, config=config)
         except duckdb.IOException as exc:
@@ -255,10 +255,10 @@ class Warehouse:
                 raise held from None
             raise
         try:
-            exists = con.execute(
+            exists = one_row(con.execute(
                 "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
                 [CATALOG_TABLE],
-            ).fetchone()[0]
+            ))[0]
             return con.execute(f"SELECT info FROM {CATALOG_TABLE} ORDER BY name").fetchall() if exists else []
         finally:
             con.close()

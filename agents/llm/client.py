@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from agents.config import EngineSettings
 from agents.llm.calls import CALL_LOG, CallLog, http_client, retry_note
@@ -68,7 +68,7 @@ def make_chat_model(settings: EngineSettings, model: str) -> Any:
     from langchain_openai import ChatOpenAI  # lazy: no client is built at import time
 
     key = settings.api_key  # a server may echo it back in an error: mask it wherever it goes
-    register_secret(key.get_secret_value() if hasattr(key, "get_secret_value") else key)
+    register_secret(key.get_secret_value() if isinstance(key, SecretStr) else key)
     return ChatOpenAI(
         model=model, base_url=settings.base_url, api_key=settings.api_key or "not-needed",
         temperature=settings.temperature, timeout=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
@@ -294,8 +294,8 @@ def _from_tool_call(reply: AIMessage, schema: type[T]) -> tuple[T | None, Any, b
             return schema.model_validate(call.get("args") or {}), None, False
         except ValidationError as exc:
             return None, exc, False
-    for call in reply.invalid_tool_calls:
-        value, error, _ = _from_text(str(call.get("args") or ""), schema, None)
+    for bad_call in reply.invalid_tool_calls:
+        value, error, _ = _from_text(str(bad_call.get("args") or ""), schema, None)
         return value, error, False
     value, error, _ = _from_text(answer_text(reply), schema, "no tool call in the reply")
     return value, error, True

@@ -8,6 +8,7 @@ planned queries directly (the offline engine's searches and schema-linked SQL), 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -89,7 +90,7 @@ async def _run_planned(task: ResearchTask, toolbox: Toolbox, trace: Trace, *, ma
     return message
 
 
-async def _run_call(call: dict, toolbox: Toolbox) -> ToolMessage:
+async def _run_call(call: Mapping[str, Any], toolbox: Toolbox) -> ToolMessage:
     text = await dispatch(call["name"], call.get("args") or {}, toolbox)
     return ToolMessage(text, tool_call_id=call["id"])
 
@@ -106,11 +107,11 @@ def _content(reply: AIMessage) -> str:
     return reply.content if isinstance(reply.content, str) else ""
 
 
-def _invalid_call_message(call: dict) -> ToolMessage:
+def _invalid_call_message(call: Mapping[str, Any]) -> ToolMessage:
     return ToolMessage(f"{_invalid_call_error(call)}; call the tool again with valid JSON arguments",
                        tool_call_id=call.get("id") or "invalid")
 
 
-def _invalid_call_error(call: dict) -> str:
+def _invalid_call_error(call: Mapping[str, Any]) -> str:
     detail = " ".join(str(call.get("error") or "invalid JSON").split())  # one line: it ends up in the report
     return f"could not parse the arguments of {call.get('name')}: {detail[:300]}"

@@ -139,8 +139,9 @@ def repair_json(text: str) -> str:
             _drop_trailing_comma(out)
             if stack:
                 stack.pop()
-        elif ch.isalpha():
-            word = re.match(r"[A-Za-z_]+", text[i:]).group()
+        elif ch.isalpha() and (match := re.match(r"[A-Za-z_]+", text[i:])):
+            # A non-ASCII letter starts no match: it is copied as is, and json.loads then reports it.
+            word = match.group()
             out.append(_PY_LITERALS.get(word, word))
             i += len(word)
             continue

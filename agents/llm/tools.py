@@ -47,9 +47,10 @@ def _define(method: Callable[..., Any]) -> ToolDef:
     return ToolDef(name=method.__name__, manual=inspect.getdoc(method) or method.__name__, args=args)
 
 
-TOOLS: dict[str, ToolDef] = {t.name: t for t in map(_define, (
+_METHODS: tuple[Callable[..., Any], ...] = (
     Toolbox.search_documents, Toolbox.list_tables, Toolbox.describe_table, Toolbox.run_sql,
-))}
+)
+TOOLS: dict[str, ToolDef] = {t.name: t for t in map(_define, _METHODS)}
 SEARCH, LIST, DESCRIBE, SQL = TOOLS  # the names, for prompts
 
 

@@ -54,6 +54,8 @@ class OfflineEngine:
             await toolbox.search_documents(query)
         if task.sub_question.needs != "documents":
             await self._query_tables(task, toolbox)
+        elif not toolbox.evidence and await toolbox.kb.tables():  # no passage at all: the tables are what is left
+            await self._query_tables(task, toolbox)
         elif await self._probed_links(task, toolbox):  # a row label the catalog's samples did not show
             await self._query_tables(task, toolbox)
         return Finding(sub_question_id=task.sub_question.id, round=task.round,

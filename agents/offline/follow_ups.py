@@ -19,7 +19,7 @@ def _facts_about_other_names(texts: list[str], lang: str, entities: list[Entity]
     of them, not only on the first: one fact-finding sub-question per name no sub-question names yet."""
     template = _phrases(None)[5 if lang == "zh" else 4]
     named = [e for e in entities if not e.group]  # capitalised names, not lexicon or catalog values
-    out = []
+    out: list[str] = []
     for e in named:
         if not any(e.label in t for t in texts[1:] + out):
             out.append(_finish(template.format(x=e.label, a=""), lang, when))

@@ -121,9 +121,9 @@ def anchors(text: str, *, compounds: bool = False) -> list[str]:
 _PARTICLES = frozenset("von van der den de du da di del della le la bin ibn al el dos das".split())
 
 
-def _next_named(tokens: list[re.Match], i: int) -> bool:
+def _next_named(tokens: list[re.Match[str]], i: int) -> bool:
     nxt = tokens[i + 1].group(2) if i + 1 < len(tokens) else None
-    return bool(nxt) and nxt[:1].isupper()
+    return bool(nxt and nxt[:1].isupper())
 
 
 def _title_case(words: list[str]) -> bool:

@@ -35,7 +35,9 @@ _GLOSS_WEIGHT = 0.9  # the English gloss of a Chinese term: nearly the user's ow
 _VALUE_SCORE = 2.0  # a sample value named in the question is the strongest link there is
 _STRONG = 0.6  # a column linked at least this well (or by a value) makes its table count
 # Category values that are also everyday words ("low cost" must not filter compute_need = 'low').
-_STOP_VALUES = frozenset("low medium high none other yes no true false all any unknown n/a total".split())
+_STOP_VALUES = frozenset("low medium high none other yes no true false all any unknown n/a total totals".split())
+# Labels of a row that sums the rows above it ("Total", "Totals (21 nations)"): never ranked, counted or summed again.
+TOTAL_LABELS = ("total", "totals", "grand total")
 _EXTRA_WORD_SCORE, _MAX_EXTRA_WORDS = 0.3, 5  # per word of a linked value beyond its first
 _NAME_SCORE = 1.0  # a name the question writes, found in one column's description: as good as its own name
 # Names as written: capitalised words and what follows them ("S&P 500", "O'Reilly AI"), tickers ("^GSPC").
@@ -191,6 +193,47 @@ ORDINALS = {"first": "1st", "second": "2nd", "third": "3rd", "fourth": "4th", "f
 
 _DETERMINERS = frozenset("the a an his her its their our my your this that".split())
 _PLACE_NOUNS = frozenset("place places position positions spot finish finishes round rank".split())
+_ORDER_VERBS = frozenset({form for w in "listed named mentioned shown written entered appears appeared given"
+                          .split() for form in (w, stem(w))})
+
+
+_PLACE_WORDS = frozenset(stem(w) for w in "place placing placed position pos rank ranking finish finished".split())
+_ORDINAL_NUMBERS = {w: i for i, w in enumerate(ORDINALS, 1)}
+_ORDINAL = r"(?:(\d{1,2})(?:st|nd|rd|th)|(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth))"
+_PLACE_RE = re.compile(rf"\b{_ORDINAL}\s+(?:place|position|spot)\b|"
+                       rf"\b(?:finish(?:ed)?|came(?:\s+in)?|placed|ranked)\s+{_ORDINAL}\b", re.I)
+
+
+def asked_place(text: str) -> int | None:
+    """The place a question asks about ("1st place", "finished third", "came in first"), as a number."""
+    m = _PLACE_RE.search(text)
+    if m is None:
+        return None
+    digits, word = m.group(1) or m.group(3), (m.group(2) or m.group(4) or "").lower()
+    return int(digits) if digits else _ORDINAL_NUMBERS[word]
+
+
+def place_phrase_picked(text: str, sql: str) -> str | None:
+    """The question's place phrase ("came in first") when ``sql`` keeps only that place's rows
+    ("Pos" = '1'): those rows are what the phrase asks about, though they hold none of its words."""
+    m, place = _PLACE_RE.search(text), asked_place(text)
+    where = sql.split(" WHERE ", 1)[1] if " WHERE " in sql else ""
+    for col, value in re.findall(r'"((?:[^"]|"")+)" = \'?(\d+)\'?(?![\d.])', where):
+        if m is not None and int(value) == place and {stem(t) for t in name_tokens(col)} & _PLACE_WORDS:
+            return m.group(0)
+    return None
+
+
+def place_column(table: TableInfo) -> ColumnInfo | None:
+    """The column holding finishing places: named so ("Pos", "Placing") and holding numbers, as numbers or
+    as text with a few non-finishers ("Ret", "DNF") among them."""
+    for c in table.columns:
+        if not {stem(t) for t in name_tokens(c.name)} & _PLACE_WORDS:
+            continue
+        digits = sum(s.strip().isdigit() for s in c.samples)
+        if is_numeric(c) or (is_text(c) and c.samples and digits * 2 > len(c.samples)):
+            return c
+    return None
 
 
 def is_place(tokens: list[str], i: int) -> bool:
@@ -199,6 +242,8 @@ def is_place(tokens: list[str], i: int) -> bool:
     if tokens[i] not in ORDINALS:
         return False
     after = tokens[i + 1] if i + 1 < len(tokens) else ""
+    if i and tokens[i - 1] in _ORDER_VERBS:  # "listed first", "mentioned first": an order of rows, not a place
+        return after in _PLACE_NOUNS
     return after in _PLACE_NOUNS or i == 0 or tokens[i - 1] not in _DETERMINERS
 
 
@@ -221,10 +266,13 @@ def _link_table(q: QuestionTerms, table: TableInfo) -> TableLink | None:
     values: list[tuple[str, str]] = []
     strong = implied = False
     described = _described_names(q, table)
+    placed, place_col = asked_place(q.text) is not None, place_column(table)
     for col in table.columns:
         tokens = name_tokens(col.name)
         name = sum(q.weights.get(t, 0.0) for t in tokens) + described.get(col.name, 0.0)
         hint = max((q.implied.get(t, 0.0) for t in tokens), default=0.0) if is_numeric(col) else 0.0
+        if placed and col is place_col:  # "who came in first": the place column is what is asked of
+            name = max(name, 1.0)
         vals = mentioned_values(q, col)
         score = name + hint + _desc_score(q, col.description, per_word=0.15, cap=0.45) + (_VALUE_SCORE if vals else 0.0)
         strong = strong or name >= _STRONG or bool(vals)

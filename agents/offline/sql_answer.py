@@ -49,6 +49,7 @@ def matched_nothing(ev: Evidence) -> bool:
 
 _CONDITION_RE = re.compile(r"""^\(?"((?:[^"]|"")+)" (=|<>|>=|<=|>|<|IS NULL) ?"""
                            r"""(?:'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?))?""")
+_IN_RE = re.compile(r"""^"((?:[^"]|"")+)" IN \(((?:'(?:[^']|'')*'(?:, )?)+)\)$""")
 _OP_WORDS = {"en": {"=": "", "<>": "other than ", ">=": "at least ", "<=": "at most ", ">": "over ", "<": "under "},
              "zh": {"=": "为", "<>": "不为", ">=": "至少为", "<=": "至多为", ">": "大于", "<": "小于"}}
 
@@ -61,6 +62,14 @@ def conditions(sql: str, zh: bool = False) -> list[str]:
         return []
     out = []
     for part in re.split(r" AND (?=\(?\")", m.group(1)):
+        if " IS DISTINCT FROM " in part:
+            continue  # a Total row left out: not a condition the question set
+        listed = _IN_RE.match(part)
+        if listed is not None:  # "Nation" IN ('Australia (AUS)', 'Switzerland (SUI)')
+            values = [v.replace("''", "'") for v in re.findall(r"'((?:[^']|'')*)'", listed.group(2))]
+            name = measure_name(listed.group(1).replace('""', '"'), zh)
+            out.append(f"{name}为{'或'.join(values)}" if zh else f"{name} {' or '.join(values)}")
+            continue
         c = _CONDITION_RE.match(part)
         if c is None:
             return []
@@ -92,10 +101,10 @@ def _period_change(ev: Evidence, cols: list[str], zh: bool, question: str) -> st
         return None
     ci = cols.index("change")
     row, late, early = ev.rows[0], cols[ci - 2], cols[ci - 1]  # emitted as label, later, earlier, change, pct
-    years = [_YEAR_IN_NAME.search(c) for c in (late, early)]
-    if row[ci] is None or not all(years):
+    later, earlier = _YEAR_IN_NAME.search(late), _YEAR_IN_NAME.search(early)
+    if row[ci] is None or later is None or earlier is None:
         return None
-    y1, y0 = years[0].group(1), years[1].group(1)
+    y1, y0 = later.group(1), earlier.group(1)
     pct = f" ({fmt(row[ci + 1])}%)" if row[ci + 1] is not None else ""
     item = _item(ev, cols)
     if zh:
@@ -224,12 +233,13 @@ def _lookup(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | Non
     ("Sebastian Porto: Pos 12, Manufacturer Yamaha, Points 4.")."""
     m = _FILTER_RE.search(ev.sql or "")
     empty = _EMPTY_RE.search(ev.sql or "") if m is None else None
-    if (m is None and empty is None) or _COMPUTED_RE.search(ev.sql or "") or not 0 < len(ev.rows) <= MAX_LOOKUP_ROWS:
+    picked = m or empty
+    if picked is None or _COMPUTED_RE.search(ev.sql or "") or not 0 < len(ev.rows) <= MAX_LOOKUP_ROWS:
         return None
     measures = [i for i in _numeric_cols(ev, cols) if not re.search(r"year|season|年", cols[i], re.I)]
     if len(ev.rows) > 1 and measures:  # several rows with figures: the spread/ranking rules say more
         return None
-    key = (m or empty).group(1).replace('""', '"')
+    key = picked.group(1).replace('""', '"')
     ki = cols.index(key) if key in cols else None
     # the row's subject: its name (a text label that is not a number), else the value it was picked by
     li = _label_col(ev, cols)
@@ -245,10 +255,13 @@ def _lookup(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | Non
         if not cells:
             continue
         body = ("，" if zh else ", ").join(f"{measure_name(c, zh)} {_cell_text(c, v)}" for c, v in cells)
+        name = _label(row, li) if li is not None else ""
+        if li is not None and li == ki and re.fullmatch(r"[\d\s.,+-]*", name):  # "Pos 1", not a bare "1"
+            name = f"{measure_name(cols[li], zh)} {name}"
         if li is None:
             parts.append(body)
         else:  # "Sebastian Porto: Pos 12, ..." alone; "Harbour Games (Year 2002, ...)" in a list
-            parts.append(f"{_label(row, li)}: {body}" if len(ev.rows) == 1 else f"{_label(row, li)} ({body})")
+            parts.append(f"{name}: {body}" if len(ev.rows) == 1 else f"{name} ({body})")
     if not parts:
         return None
     key = measure_name(key, zh)
@@ -259,13 +272,21 @@ def _lookup(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | Non
     if m is None:  # "no shirt sponsor": the rows where the column is empty
         head = f"{key}为空的行：" if zh else f"Rows without {key}: "
     else:
-        value = _filter_value(m)
+        value = _filter_values(ev.sql or "", m, zh)
         head = f"{key}为{value}的行：" if zh else f"Rows with {key} {value}: "
     return head + ("／" if zh else " / ").join(parts) + ("。" if zh else ".")
 
 
 def _filter_value(m: re.Match[str]) -> str:
     return m.group(3) if m.group(2) is None else m.group(2).replace("''", "'")
+
+
+def _filter_values(sql: str, m: re.Match[str], zh: bool) -> str:
+    """Every value the WHERE clause allows in the first filtered column ("Berlin or Daegu"), not just the first."""
+    quoted = re.escape(f'"{m.group(1)}"')
+    found = re.findall(rf"{quoted} = (?:'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?))", sql.split(" WHERE ", 1)[-1])
+    values = list(dict.fromkeys(text.replace("''", "'") if text or not number else number for text, number in found))
+    return ("或" if zh else " or ").join(values) if len(values) > 1 else _filter_value(m)
 
 
 def _filtered_groups(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
@@ -628,7 +649,9 @@ def _stats(values: dict[str, Any], zh: bool) -> list[str]:
 
 def _spread(ev: Evidence, cols: list[str], zh: bool, question: str) -> str | None:
     """Several labelled rows in no asked order: where the first measure is highest and lowest."""
-    label, nums = _label_col(ev, cols), [i for i in _numeric_cols(ev, cols) if cols[i] != "n"]
+    # a year column dates the rows; "Year is highest for Swiss Music Awards (2009)" answers nothing
+    label = _label_col(ev, cols)
+    nums = [i for i in _numeric_cols(ev, cols) if cols[i] != "n" and not re.search(r"year|season|年", cols[i], re.I)]
     if label is None or not nums or len(ev.rows) < 2 or _is_series(ev, cols):
         return None
     mi = nums[0]

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 from agents.offline.schema_link import (
     _STRONG,
+    TOTAL_LABELS,
     QuestionTerms,
     TableLink,
+    asked_place,
     is_date,
     is_id,
     is_list_column,
@@ -23,6 +25,7 @@ from agents.offline.schema_link import (
     is_text,
     link_schema,
     name_tokens,
+    place_column,
     question_terms,
     relevant_links,
 )
@@ -55,7 +58,8 @@ def _measures(table: TableInfo, link: TableLink) -> list[ColumnInfo]:
 
 def _label(table: TableInfo, link: TableLink, exclude: set[str]) -> ColumnInfo | None:
     """The column that names a row: a *name*/*title* column, else a unique short text, else an id."""
-    texts = [c for c in table.columns if is_text(c) and c.name not in exclude]
+    place = place_column(table)  # "Pos" '1' ranks a row; it does not name it
+    texts = [c for c in table.columns if is_text(c) and c.name not in exclude and c is not place]
     short = [c for c in texts if all(len(s) <= 60 for s in c.samples)]
     scores = dict(link.columns)
     table_words = set(name_tokens(table.name))
@@ -76,6 +80,8 @@ def _plan_table(table: TableInfo, link: TableLink, q: QuestionTerms, it: Intent,
     for name, value in link.values:
         by_col.setdefault(name, []).append(value)
     group = next((cols[n] for n, vs in by_col.items() if len(vs) > 1), None)
+    if group is not None and SUM_RE.search(q.text):
+        group = None  # "how many medals did Australia and Switzerland total?": one sum over the named rows
     whole = over_all(q.text)
     if group is None:  # a dimension named by its head noun: "which department", "per approach", "by licence"
         group = next((c for c in table.columns if is_text(c) and not is_id(c) and c.name not in by_col
@@ -102,7 +108,7 @@ def _plan_table(table: TableInfo, link: TableLink, q: QuestionTerms, it: Intent,
     keyed = any(_is_unique(cols[n], table) for n in by_col)
     label = _label(table, link, {group.name} if group else set())
     return _TablePlan(table, link, _measures(table, link), group, label, where, date_col,
-                      when if date_col else None, notes, keyed, q.text)
+                      when if date_col else None, notes, keyed, q.text, _total_row_filters(table))
 
 
 _EXCLUDE_RE = re.compile(r"\b(?:besides|other\s+than|apart\s+from|aside\s+from|except(?:\s+for)?|excluding|"
@@ -152,30 +158,37 @@ _COMPARATORS = {"at least": ">=", "no less than": ">=", "more than": ">", "over"
                 "no more than": "<=", "exactly": "="}
 
 
-_PLACE_WORDS = frozenset(stem(w) for w in "place placing placed position pos rank ranking finish finished".split())
-_ORDINAL_NUMBERS = {w: i for i, w in enumerate("first second third fourth fifth sixth seventh eighth ninth tenth"
-                                                .split(), 1)}
-_PLACE_RE = re.compile(r"\b(?:(\d{1,2})(?:st|nd|rd|th)|(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|"
-                       r"tenth))\s+(?:place|position|spot)\b|\b(?:finish(?:ed)?|came(?:\s+in)?|placed|ranked)\s+"
-                       r"(?:(\d{1,2})(?:st|nd|rd|th)|(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth))\b",
-                       re.I)
-
-
 def _place_filters(table: TableInfo, text: str) -> list[str]:
-    """"1st place", "finished third" on a numeric place column ("Placing" 1): the place as a number."""
-    m = _PLACE_RE.search(text)
-    if m is None:
+    """"1st place", "finished third", "came in first" on a place column ("Placing" 1, "Pos" '1'): the place
+    as the number the column holds (as text where a "Ret" among the places keeps the column text)."""
+    place, col = asked_place(text), place_column(table)
+    if place is None or col is None:
         return []
-    digits, word = m.group(1) or m.group(3), (m.group(2) or m.group(4) or "").lower()
-    place = int(digits) if digits else _ORDINAL_NUMBERS[word]
-    col = next((c for c in table.columns if is_numeric(c) and {stem(t) for t in name_tokens(c.name)} & _PLACE_WORDS),
-               None)
-    return [f"{ident(col.name)} = {place}"] if col is not None else []
+    return [f"{ident(col.name)} = {place if is_numeric(col) else literal(str(place))}"]
+
+
+# "older than 20": the compared quantity is in the adjective, not after the number.
+_COMPARATIVE_RE = re.compile(r"\b(older|younger|taller|shorter|heavier|lighter|longer)\s+than\s+(\d+(?:\.\d+)?)\b",
+                             re.I)
+_COMPARATIVES = {"older": ("age", ">"), "younger": ("age", "<"), "taller": ("height", ">"),
+                 "shorter": ("height", "<"), "heavier": ("weight", ">"), "lighter": ("weight", "<"),
+                 "longer": ("length", ">")}
+
+
+def _comparative_filters(table: TableInfo, text: str) -> list[str]:
+    """"older than 20" on a numeric Age column, "taller than 180" on Height: Age > 20."""
+    out = []
+    for m in _COMPARATIVE_RE.finditer(text):
+        noun, op = _COMPARATIVES[m.group(1).lower()]
+        col = next((c for c in table.columns if is_numeric(c) and not is_id(c) and noun in name_tokens(c.name)), None)
+        if col is not None:
+            out.append(f"{ident(col.name)} {op} {m.group(2)}")
+    return out
 
 
 def _numeric_filters(table: TableInfo, text: str) -> list[str]:
     """Comparisons the question writes on a numeric column named right after the number."""
-    out = _place_filters(table, text)
+    out = _place_filters(table, text) + _comparative_filters(table, text)
     for m in _COMPARE_RE.finditer(text):
         word, number, after = (m.group(1), m.group(2), m.group(3)) if m.group(2) else (None, "0", m.group(5))
         number = number.replace(",", "")  # "100,000 deaths"
@@ -243,6 +256,17 @@ def _which_year(plan: _TablePlan) -> tuple[str, str] | None:
     direction = "ASC" if _LESS_RE.search(plan.text) else "DESC"
     return (_select(plan, [m.group(1), measure], order=f"{measure} {direction} NULLS LAST", limit=len(plan.where) + 9),
             f"the years named, by {plan.measures[0].name}")
+
+
+def _total_row_filters(table: TableInfo) -> list[str]:
+    """A "Total" row the value probe found (it sums the others): left out of every ranking, count and sum,
+    or "who won the most gold medals" names Total and a sum counts everything twice."""
+    out = []
+    for c in table.columns:
+        totals = [v for v in c.samples
+                  if is_text(c) and re.sub(r"\(.*?\)|[^a-z ]", "", v.lower()).strip() in TOTAL_LABELS]
+        out += [f"{ident(c.name)} IS DISTINCT FROM {literal(v)}" for v in totals]
+    return out
 
 
 def _flag_filters(table: TableInfo, q: QuestionTerms) -> list[str]:
@@ -426,7 +450,8 @@ def _table_candidates(plan: _TablePlan, it: Intent, limit: int) -> list[tuple[st
     rows_first = bool(plan.where) and _asks_for_text(plan)
     if rows_first:  # "what other team is listed 23rd": the answer is a cell of the picked rows
         out.append(_rows(plan, limit))
-    summary = None if plan.keyed and not plan.group else _summary(plan, it, limit)
+    # rows picked by their keys are shown as they are, unless the question asks for their sum
+    summary = None if plan.keyed and not plan.group and not SUM_RE.search(plan.text) else _summary(plan, it, limit)
     out.append(summary)
     if (plan.where or not any(out)) and not rows_first and not (summary and summary[1].startswith("rows per")):
         out.append(_rows(plan, limit))

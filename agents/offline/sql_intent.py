@@ -45,7 +45,9 @@ _GROWTH_RE = re.compile(r"\bgr[eo]w\w*|\bgrowth|increas\w*|decreas\w*|declin\w*|
                         r"\bfall\w*|\bchang\w*|perform\w*|\bdo\b.*\bagainst\b|\bdid\b.*\b(?:do|fare)\b|\breturns?\b|"
                         r"\bgain\w*|增长|变化|涨|跌|表现|走势", re.IGNORECASE)
 # "altogether", "combined", "in total": the figures of the rows picked, added up
-SUM_RE = re.compile(r"\b(?:all\s+together|altogether|combined|in\s+total|in\s+all)\b", re.IGNORECASE)
+# "...combined", "...in all", and "how many medals did A and B total?" (the verb, closing the question)
+SUM_RE = re.compile(r"\b(?:all\s+together|altogether|combined|in\s+total|in\s+all)\b|\btotal\s*[?.]?\s*$",
+                    re.IGNORECASE)
 _DIFF_RE = re.compile(r"difference\s+between|gap\s+between|how\s+much\s+(?:more|less|higher|lower)|差额|差值|相差",
                       re.IGNORECASE)
 _RATIO_RE = re.compile(r"\bratio\b|times\s+(?:as|more)|比率|倍", re.IGNORECASE)

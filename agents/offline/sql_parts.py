@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agents.offline.schema_link import TableLink, name_tokens
 from agents.offline.sql_intent import measure_kind
@@ -29,6 +29,11 @@ class _TablePlan:
     notes: list[str]
     keyed: bool  # filtered on a column with one row per value: aggregating would hide nothing
     text: str = ""  # the question, for wording the plan's parts do not carry ("altogether")
+    exclude: list[str] = field(default_factory=list)  # rows never counted (a "Total" row): not asked-for filters
+
+    def filters(self) -> list[str]:
+        """Every condition of the WHERE clause: the question's filters, then the rows always left out."""
+        return self.where + self.exclude
 
 def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
@@ -57,12 +62,12 @@ def without_value_filter(plan: _TablePlan, column: str) -> list[str]:
     """The plan's filters less the one on ``column``'s named value ("Rider" = 'Sebastian Porto'): a query
     about that row's neighbour, or about it beside another value, must not be restricted to it."""
     own = re.compile(rf"^\(?{re.escape(ident(column))} (?:=|IN\b)")
-    return [w for w in plan.where if not own.match(w)]
+    return [w for w in plan.filters() if not own.match(w)]
 
 
 def _select(plan: _TablePlan, exprs: list[str], *, group: Sequence[str] = (), order: str = "", limit: int,
             extra_where: Sequence[str] = ()) -> str:
-    where = list(plan.where) + list(extra_where)
+    where = plan.filters() + list(extra_where)
     sql = f"SELECT {', '.join(exprs)} FROM {ident(plan.table.name)}"
     sql += f" WHERE {' AND '.join(where)}" if where else ""
     sql += f" GROUP BY {', '.join(group)}" if group else ""

@@ -48,7 +48,7 @@ def period_candidates(plan: _TablePlan, it: Intent, text: str, limit: int) -> li
     # the row is named by a value of its label column: that column labels the result
     named_by = next((c for c, _ in plan.link.values), None)
     label = [ident(named_by)] if named_by else [ident(plan.label.name)] if plan.label else []
-    where = " AND ".join(plan.where)
+    where = " AND ".join(plan.filters())
     table = ident(plan.table.name)
     out: list[tuple[str, str]] = []
     if _WHICH_YEAR_RE.search(text):

@@ -112,16 +112,16 @@ def position_candidates(plan: _TablePlan, text: str) -> list[tuple[str, str]]:
                f"ORDER BY rowid {direction} LIMIT 1")
         return [(sql, f"the row listed {pos.kind} {pos.column} {pos.value}")]
     direction = "DESC" if pos.kind == "last" else "ASC"
-    where = f" WHERE {' AND '.join(plan.where)}" if plan.where else ""
+    kept = f" WHERE {' AND '.join(plan.filters())}" if plan.filters() else ""
     measures = [c for c in plan.measures if is_numeric(c)]
     out = []
     if pos.count > 1 and measures and (SUM_RE.search(text) or question_ops(text) & {"total"}):
         m = ident(measures[0].name)
-        inner = f"SELECT {m} FROM {table}{where} ORDER BY rowid {direction} LIMIT {pos.count}"
+        inner = f"SELECT {m} FROM {table}{kept} ORDER BY rowid {direction} LIMIT {pos.count}"
         out.append((f"SELECT sum({m}) AS {ident('sum_' + measures[0].name)}, count(*) AS \"n\" FROM ({inner})",
                     f"total {measures[0].name} of the {pos.kind} {pos.count} rows listed"))
     cols = _shown(plan, _asked_columns(plan))
-    out.append((f"SELECT {ROW_NUMBER}, {', '.join(cols)} FROM {table}{where} ORDER BY rowid {direction} "
+    out.append((f"SELECT {ROW_NUMBER}, {', '.join(cols)} FROM {table}{kept} ORDER BY rowid {direction} "
                 f"LIMIT {pos.count}", f"the {pos.kind} {pos.count} rows as listed"))
     return out
 

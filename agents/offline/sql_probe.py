@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agents.offline.schema_link import ORDINALS, is_list_column, is_place, is_text
+from agents.offline.schema_link import ORDINALS, TOTAL_LABELS, is_list_column, is_place, is_text
 from agents.offline.sql_parts import ident, literal
 from tools.models import TableInfo
 from tools.sqlcheck import SqlFailed, SqlRefused, SqlTimeout
@@ -31,9 +31,14 @@ _STOP = frozenset("a an the of in on at to for from by and or is are was were be
 
 def phrases(text: str) -> list[str]:
     """Word n-grams to look up. A single word only when written as a name (capitalised after the first
-    word, or with a digit: "Appliances", "1st"): an everyday word alone matches cells of many tables."""
-    named = {w.lower() for i, w in enumerate(re.findall(r"[A-Za-z0-9]+", text))
-             if (i and w[:1].isupper()) or (re.search(r"\d", w) and not w.isdigit())}
+    word, or with a digit: "Appliances", "1st"): an everyday word alone matches cells of many tables.
+    A question written all in lower case shows no names, so there every word of four letters or more is
+    looked up ("berlin"); a cell must equal it whole to count."""
+    tokens = re.findall(r"[A-Za-z0-9]+", text)
+    lowered = not any(w[:1].isupper() for w in tokens[1:])  # "which competition was held in berlin": no capitals
+    named = {w.lower() for i, w in enumerate(tokens)
+             if (i and w[:1].isupper()) or (re.search(r"\d", w) and not w.isdigit())
+             or (lowered and i and len(w) >= 4 and w.isalpha())}
     words = re.findall(r"[a-z0-9]+", text.lower())
     words += ["|"] + [ORDINALS[w] for i, w in enumerate(words) if is_place(words, i)]  # "finished first": a cell '1st'
     out = []
@@ -58,9 +63,8 @@ def _norm_expr(expr: str) -> str:
 
 
 def probe_statements(text: str, catalog: list[TableInfo]) -> list[str]:
-    grams = phrases(text)
-    if not grams:
-        return []
+    # A "Total" row is looked for whatever the question: it must not lead a ranking or be counted twice.
+    grams = list(dict.fromkeys([*phrases(text), *TOTAL_LABELS]))
     head = "WITH q(p) AS (VALUES " + ", ".join(f"({literal(g)})" for g in grams) + ") "
     parts = [f"SELECT DISTINCT {literal(t.name)} AS t, {literal(c.name)} AS c, {ident(c.name)} AS v "
              f"FROM {ident(t.name)} WHERE {_norm(c.name)} IN (SELECT p FROM q)"
@@ -70,7 +74,8 @@ def probe_statements(text: str, catalog: list[TableInfo]) -> list[str]:
               f"unnest(string_split(CAST({ident(c.name)} AS VARCHAR), ',')) AS e FROM {ident(t.name)} WHERE "
               f"CAST({ident(c.name)} AS VARCHAR) LIKE '%,%') WHERE {_norm_expr('e')} IN (SELECT p FROM q)"
               for t in catalog if t.row_count <= MAX_TABLE_ROWS for c in t.columns if is_list_column(c)]
-    out, batch = [], []
+    out: list[str] = []
+    batch: list[str] = []
     for part in parts:
         if batch and len(head) + sum(len(p) + 11 for p in batch) + len(part) > MAX_STATEMENT:
             out.append(_statement(head, batch))

@@ -82,9 +82,9 @@ def _answer(question: str, sqs: list[SubQuestion], cands: list[Sentence], tables
         word, shown = verdict
         return [word, *(cite(c.text, [c.ev.id]) for c in shown)][:MAX_ANSWER + 1], shown
     if len(subjects) >= 2:
-        lead, used = _comparison(question, subjects, cands, tables, topic, language)
-        if lead:
-            return lead, used
+        compared, used = _comparison(question, subjects, cands, tables, topic, language)
+        if compared:
+            return compared, used
     best_table = _best_table(question, sqs, [t for t in tables if _says(t, question)])
     best = _best_sentences(question, cands, topic)
     lead: list[str] = []

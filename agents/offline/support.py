@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from agents.offline.relevance import RELEVANCE_THRESHOLD, Query, make_query, names, relevance
+from agents.offline.schema_link import place_phrase_picked
 from agents.offline.sql_answer import is_overview
+from agents.offline.sql_intent import family_words
 from agents.offline.text import abbreviates
 from tools.evidence import Evidence
 from tools.text.numbers import claim_numbers
+from tools.text.terms import terms
 
 # Calibrated by benchmarks/calibrate_relevance.py on the HotpotQA dev split (questions 1-50): the
 # least per-passage key-word coverage that keeps false abstention on gold paragraphs <= 10% while
@@ -162,6 +165,7 @@ def _score(query: Query, ev: Evidence) -> float:
     body, heading = evidence_text(ev)
     if ev.kind == "sql":  # a column named by the name's code ('AAPL' for Apple) is about that name
         heading += " " + " ".join(a for a in query.anchors if named_by(a, ev))
+        heading += " " + (place_phrase_picked(query.text, ev.sql or "") or "")
     return relevance(query, body, heading)
 
 
@@ -174,8 +178,22 @@ def filtered_by_question(ev: Evidence, question: str) -> bool:
     for m in _SQL_LITERAL_RE.finditer((ev.sql or "").split(" WHERE ", 1)[1]):
         words = " ".join(re.findall(r"[a-z0-9]+", m.group(1).lower()))
         if len(words) >= 2 and f" {words} " in asked:
-            return True
+            return _asks_what_it_holds(ev, asked.replace(f" {words} ", " "))
     return False
+
+
+_AGGREGATE_RE = re.compile(r"\b(?:count|sum|avg|min|max)\s*\(", re.I)
+
+
+def _asks_what_it_holds(ev: Evidence, rest: str) -> bool:
+    """A row looked up by name answers only a question about one of its columns: "which version of httpx"
+    (a version column), not "who is the chief executive of the company behind jieba" (no such column).
+    A count or total over the picked rows is what was asked of them."""
+    if _AGGREGATE_RE.search(ev.sql or ""):
+        return True
+    wanted = set(terms(rest, numbers=False))
+    held = set(terms(" ".join([*ev.columns, *ev.tables]).replace("_", " "), numbers=False))
+    return bool(wanted & (held | family_words(held)))
 
 
 def _anchored(query: Query, ev: Evidence) -> bool:

@@ -133,8 +133,8 @@ def write_section(section: SectionPlan, *, question: str, plan: Plan, evidence: 
     by_id = {sq.id: sq for sq in plan.sub_questions}
     sqs = [by_id[i] for i in section.sub_question_ids if i in by_id]
     if not sqs and section.id not in (OPEN, SUMMARY):  # a section planned elsewhere: its title is the question
-        asked = section.goal.removeprefix("Answer: ") if section.goal.startswith("Answer: ") else ""
-        sqs = [SubQuestion(id=section.id, question=asked or f"{section.title} {section.goal}")]
+        goal_question = section.goal.removeprefix("Answer: ") if section.goal.startswith("Answer: ") else ""
+        sqs = [SubQuestion(id=section.id, question=goal_question or f"{section.title} {section.goal}")]
     evs = [evidence[i] for i in section.evidence_ids if i in evidence]
     text = _TEXT.get(language, _TEXT["en"])
     if section.id == OPEN:
@@ -194,7 +194,7 @@ def _with_bridge(sqs: list[SubQuestion], cands: list[Sentence], chosen: list[Sen
 def _tables(topic: Topic, sqs: list[SubQuestion], evs: list[Evidence]) -> list[Evidence]:
     """SQL results about the section: its subject named, and relevant or from a table it expected."""
     wanted = {t for sq in sqs for t in sq.tables}
-    out = []
+    out: list[tuple[float, int, Evidence]] = []
     for e in (e for e in evs if has_rows(e)):
         body, heading = evidence_text(e)
         score = max((relevance(q, body, heading) for q in topic.queries if on_aspect(q, body, heading)), default=0.0)

@@ -33,12 +33,13 @@ def yes_no_lead(question: str, cands: list[Sentence], language: str) -> tuple[st
         return None
     holding = {s: _holding(predicate, s, cands) for s in subjects}
     yes, no = _WORDS[language]
-    if all(holding.values()):
-        return yes, _distinct([holding[s] for s in subjects])
-    held = [s for s in subjects if holding[s]]
-    lacking = [(s, _described(predicate, s, cands)) for s in subjects if not holding[s]]
-    if held and all(d is not None for _, d in lacking):
-        return no, _distinct([holding[held[0]], *(d for _, d in lacking)])
+    found = [h for s in subjects if (h := holding[s]) is not None]
+    if len(found) == len(subjects):
+        return yes, _distinct(found)
+    lacking = [_described(predicate, s, cands) for s in subjects if holding[s] is None]
+    described = [d for d in lacking if d is not None]
+    if found and len(described) == len(lacking):
+        return no, _distinct([found[0], *described])
     return None
 
 

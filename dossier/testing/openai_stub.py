@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast, overload
 
 if TYPE_CHECKING:  # personalities imports this module for Reply
     from dossier.testing.personalities import Personality
@@ -299,6 +299,10 @@ def _spec(name: str, args: dict | str | None, id_: str | None) -> ToolCallSpec:
     return ToolCallSpec(name=name, arguments=arguments, id=id_)
 
 
+@overload
+def _as_reply(value: Reply | str | dict | list) -> Reply: ...
+@overload
+def _as_reply(value: Any) -> Reply | None: ...
 def _as_reply(value: Any) -> Reply | None:
     if value is None or isinstance(value, Reply):
         return value
@@ -368,7 +372,8 @@ class _Server(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a DNS lookup that can stall offline.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, self.server_port = self.server_address[:2]
+        self.server_name = cast(str, host)  # an AF_INET host is a str; typeshed also allows bytes for other families
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]

@@ -56,6 +56,7 @@ def _paragraphs(text: str) -> list[tuple[int, int]]:
             out.append((start, start))  # a hard break: nothing continues across it
             continue
         item = _ITEM_RE.match(body)
+        assert item is not None  # every part of _ITEM_RE is optional, so it matches any line
         bullet = bool(body[: item.end()].strip().lstrip(">").strip())
         if out and not bullet and out[-1][1] > out[-1][0] and _wraps(text[out[-1][0]:out[-1][1]]):
             out[-1] = (out[-1][0], start + len(body))
