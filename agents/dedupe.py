@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 
 from agents.verify import MARKER_RE, marked_sentence_spans
-from tools.research_models import Section
 from tools.text.language import HAN_RE
 from tools.text.numbers import claim_numbers
 from tools.text.terms import terms
+from tools.vocabulary import Section
 
 NEAR_DUPLICATE = 0.6  # Jaccard overlap of terms at which two sentences with the same figures say one thing
 CONTAINED = 0.9  # share of a sentence's terms found in an earlier one (with no figure of its own) that repeats it

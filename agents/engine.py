@@ -14,18 +14,8 @@ from typing import Protocol
 
 from agents.toolbox import Toolbox
 from agents.trace import Trace
-from tools.evidence import Evidence
 from tools.models import TableInfo
-from tools.research_models import (
-    Finding,
-    Gap,
-    Outline,
-    Plan,
-    Reflection,
-    Section,
-    SectionPlan,
-    SubQuestion,
-)
+from tools.vocabulary import Evidence, Finding, Gap, Outline, Plan, Reflection, Section, SectionPlan, SubQuestion
 
 # The id of a section an outline may plan to be written after all the others, from their text: the
 # graph holds it back from the parallel writers and hands it, with the written sections, to

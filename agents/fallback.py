@@ -16,7 +16,7 @@ from agents.engine import Engine, OutlineTask, PlanTask, ReflectTask, ResearchTa
 from agents.toolbox import Toolbox
 from agents.trace import Trace
 from tools.redact import redact, scrub_exception
-from tools.research_models import Finding, Outline, Plan, Reflection, Section
+from tools.vocabulary import Finding, Outline, Plan, Reflection, Section
 
 T = TypeVar("T")
 

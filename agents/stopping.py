@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tools.research_models import Finding, StopReason, Usage
+from tools.vocabulary import Finding, StopReason, Usage
 
 
 def new_evidence_in_round(findings: list[Finding], round: int) -> int:

@@ -12,11 +12,11 @@ from typing import Annotated
 
 from pydantic import Field
 
-from tools.evidence import Evidence, evidence_from_hit, evidence_from_sql
+from tools.evidence import evidence_from_hit, evidence_from_sql
 from tools.knowledge_base import KnowledgeBase
 from tools.models import TableInfo
-from tools.research_models import ToolCall
 from tools.sqlguard import SqlFailed, SqlRefused, SqlTimeout
+from tools.vocabulary import Evidence, ToolCall
 
 PASSAGE_PREVIEW = 600  # characters of each passage shown to the model
 

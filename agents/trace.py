@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tools.research_models import ToolCall, Usage
+from tools.vocabulary import ToolCall, Usage
 
 
 @dataclass

@@ -12,11 +12,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from tools.evidence import Evidence
-from tools.research_models import Reference, Section, Verification
 from tools.text.language import HAN_RE
 from tools.text.numbers import claim_numbers, number_values, supported
 from tools.text.sentences import sentence_spans, squash
+from tools.vocabulary import Evidence, Reference, Section, Verification
 
 FLAG = " ⚠unverified"
 FLAGGED_CHARS = 200

@@ -23,8 +23,8 @@ from common import DATASETS, write_results
 
 import agents.offline.relevance as rel
 from agents.offline.support import supported
-from tools.evidence import Evidence
 from tools.text.terms import terms
+from tools.vocabulary import Evidence
 
 DATA = DATASETS / "multihop" / "hotpotqa_100.json"
 DEV, TEST = slice(0, 50), slice(50, 100)

@@ -98,7 +98,7 @@ from dossier.research import Researcher
 from dossier.settings import Settings
 from tools.evidence import evidence_from_hit
 from tools.knowledge_base import KnowledgeBase
-from tools.research_models import Report
+from tools.vocabulary import Report
 
 NAME = "research_quality"
 MULTIHOP = DATASETS / "multihop"

@@ -16,11 +16,11 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Evidence": "tools.evidence",
+    "Evidence": "tools.vocabulary",
     "KBVersion": "tools.knowledge_base", "KnowledgeBase": "tools.knowledge_base",
     "Chunk": "tools.models", "Hit": "tools.models", "IngestSummary": "tools.models",
     "SqlResult": "tools.models", "TableInfo": "tools.models",
-    "Plan": "tools.research_models", "Report": "tools.research_models", "SubQuestion": "tools.research_models",
+    "Plan": "tools.vocabulary", "Report": "tools.vocabulary", "SubQuestion": "tools.vocabulary",
     "Event": "dossier.events",
     "render_markdown": "dossier.render",
     "Researcher": "dossier.research", "RunInfo": "dossier.research", "RunNotFound": "dossier.research",

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from dossier.chart_rules import asks_change, pick_measures, short_label, tiny
 from dossier.fonts import matplotlib_cjk_family
-from tools.evidence import Evidence
-from tools.research_models import Report
+from tools.vocabulary import Evidence, Report
 
 if TYPE_CHECKING:  # matplotlib itself loads only when a chart is drawn
     from matplotlib.typing import RcKeyType

@@ -210,16 +210,25 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_mcp(subs) -> None:
-    p = subs.add_parser("mcp", help="serve the knowledge base to MCP clients over stdio",
+    p = subs.add_parser("mcp", help="serve the knowledge base to MCP clients over stdio (or streamable HTTP)",
                         description="Serve this knowledge base, read-only, to any MCP client over stdio: tools "
                         "search, tables, describe_table, sql and research (needs the mcp extra).")
+    p.add_argument("--http", metavar="[HOST:]PORT", type=_host_port, default=None,
+                   help="serve over streamable HTTP at http://HOST:PORT/mcp instead (HOST defaults to 127.0.0.1)")
     p.set_defaults(handler=cmd_mcp)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected [HOST:]PORT with a port from 1 to 65535, got {text!r}")
+    return host or "127.0.0.1", int(port)
 
 
 async def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     from dossier.mcp_server import serve  # the MCP SDK loads only for this command
 
-    await serve(settings)
+    await serve(settings, http=args.http)
     return 0
 
 

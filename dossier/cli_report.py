@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # the run display, the report models and the settings load on
     from dossier.events import Event
     from dossier.progress import RunDisplay
     from dossier.settings import Settings
-    from tools.research_models import Plan, Report, SubQuestion
+    from tools.vocabulary import Plan, Report, SubQuestion
 
 OUTPUT_HELP = ("write the report to this file; its extension picks the format: .md, .html, .pdf or .docx; "
                "repeat for several formats from one run (-o r.md -o r.pdf); default: print Markdown")
@@ -95,11 +95,16 @@ async def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
-    researcher = await _researcher(settings, tables_only=True)  # reads the run store: no LanceDB
-    try:
-        runs = await researcher.runs()
-    finally:
-        await researcher.kb.close()
+    require_kb(settings.kb_dir)
+    from dossier.runs_store import read_run_index  # sqlite3 only: no LangGraph for an up-to-date index
+
+    runs = read_run_index(settings.kb_dir / "runs.sqlite") if settings.runs_url is None else None
+    if runs is None:  # runs from before the index, a shared PostgreSQL store, or a damaged file
+        researcher = await _researcher(settings, tables_only=True)  # reads the run store: no LanceDB
+        try:
+            runs = await researcher.runs()
+        finally:
+            await researcher.kb.close()
     if not runs:
         console.print("no runs yet")
     for run in runs:
@@ -161,7 +166,7 @@ def review_plan(plan: Plan) -> Plan:
 
 
 def _edit(subs: list[SubQuestion], answer: str) -> list[SubQuestion]:
-    from tools.research_models import SubQuestion
+    from tools.vocabulary import SubQuestion
 
     if answer.startswith("-") and answer[1:].strip().isdigit():
         index = int(answer[1:]) - 1

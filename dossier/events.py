@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from tools.research_models import Gap, Plan, Report, Verification
+from tools.vocabulary import Gap, Plan, Report, Verification
 
 
 class PlanEvent(BaseModel):

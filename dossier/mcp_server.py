@@ -1,5 +1,5 @@
-"""``dossier mcp``: the knowledge base as an MCP server over stdio, for any MCP client (desktop
-assistants, IDE agents, other agent frameworks).
+"""``dossier mcp``: the knowledge base as an MCP server over stdio, or streamable HTTP with ``--http``,
+for any MCP client (desktop assistants, IDE agents, other agent frameworks).
 
 Five tools: ``search`` (passages with their evidence ids), ``tables`` and ``describe_table`` (the
 catalog), ``sql`` (the CLI's guarded executor: one read-only SELECT/WITH, row/time/memory limits) and
@@ -35,11 +35,11 @@ from dossier.events import DoneEvent, Event, EvidenceEvent, GapEvent, PlanEvent,
 from dossier.render import render_markdown
 from dossier.research import Researcher
 from dossier.settings import Settings
-from tools.evidence import Evidence, evidence_from_hit, evidence_from_sql
+from tools.evidence import evidence_from_hit, evidence_from_sql
 from tools.knowledge_base import KnowledgeBase
 from tools.models import SearchMode, TableInfo
 from tools.redact import redact
-from tools.research_models import Report
+from tools.vocabulary import Evidence, Report
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 # A report is read-only too, but not idempotent: each call is a new run, checkpointed in runs.sqlite.
@@ -215,12 +215,17 @@ def build_server(served: ServedKB) -> MCPServer:
     return server
 
 
-async def serve(settings: Settings) -> None:
-    """Serve the knowledge base over stdio until the client closes the connection."""
+async def serve(settings: Settings, *, http: tuple[str, int] | None = None) -> None:
+    """Serve the knowledge base over stdio until the client closes the connection, or, with ``http``
+    (host, port), over streamable HTTP at ``http://HOST:PORT/mcp`` until interrupted."""
     served = ServedKB(settings)
     await served.open()
     try:
-        await build_server(served).run_stdio_async()
+        server = build_server(served)
+        if http is None:
+            await server.run_stdio_async()
+        else:
+            await server.run_streamable_http_async(host=http[0], port=http[1])
     finally:
         await served.close()
 

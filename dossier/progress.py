@@ -23,7 +23,7 @@ from dossier.events import (
     VerificationEvent,
 )
 from tools.live import LiveView, progress_console
-from tools.research_models import Plan
+from tools.vocabulary import Plan
 
 
 class _StatusLine:

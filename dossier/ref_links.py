@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from tools.evidence import Evidence
+from tools.vocabulary import Evidence
 
 _DOUBLE_QUOTED_SPECIAL_RE = re.compile(r'([\\"$`])')  # what stays special inside "..." in a POSIX shell
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from dossier.ref_links import RefLinks
 from dossier.safe_text import link_text, markdown_text, table_cell
-from tools.evidence import Evidence
-from tools.research_models import _RENDERERS, Report
+from tools.vocabulary import _RENDERERS, Evidence, Report
 
 LABELS = {
     "en": {"question": "Question", "references": "References", "method": "Method", "plan": "Plan",

@@ -43,8 +43,7 @@ from dossier.report_parts import (
     when,
 )
 from dossier.safe_text import plain
-from tools.evidence import Evidence
-from tools.research_models import Report
+from tools.vocabulary import Evidence, Report
 
 ACCENT, MUTED, WARN = RGBColor(0x2F, 0x66, 0x90), RGBColor(0x5D, 0x68, 0x75), RGBColor(0x8A, 0x4B, 0x00)
 MONO = "Consolas"

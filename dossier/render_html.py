@@ -32,8 +32,7 @@ from dossier.report_parts import (
     source_line,
     when,
 )
-from tools.evidence import Evidence
-from tools.research_models import _RENDERERS, Report
+from tools.vocabulary import _RENDERERS, Evidence, Report
 
 TIP_CHARS, TIP_ROWS = 600, 8
 

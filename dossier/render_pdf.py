@@ -38,8 +38,7 @@ from dossier.report_parts import (
     source_line,
     when,
 )
-from tools.evidence import Evidence
-from tools.research_models import Report
+from tools.vocabulary import Evidence, Report
 
 ACCENT, WARN, SOFT, WARN_BG = (47, 102, 144), (138, 75, 0), (243, 246, 249), (255, 244, 214)
 NUMERIC_RE = re.compile(r"^[-+]?[\d,.]+%?$")

@@ -16,8 +16,7 @@ from markdown_it.token import Token
 from agents.verify import FLAG
 from dossier.charts import Chart, charts_for, place_charts
 from dossier.render import LABELS as MD_LABELS
-from tools.evidence import Evidence
-from tools.research_models import Report, Section
+from tools.vocabulary import Evidence, Report, Section
 
 CITE_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 MARK_RE = re.compile("\ue000([\\d,]+)\ue001|\ue002")  # citation / unverified placeholders

@@ -6,7 +6,7 @@ import inspect
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,27 +18,19 @@ from dossier.events import DoneEvent, Event, PlanEvent, events_from_update
 from dossier.progress import live_progress
 from dossier.runs_backend import ForeignRun as ForeignRun  # re-exported: dossier.research is the public API
 from dossier.runs_backend import RunNotFound, RunStore, open_run_store
+from dossier.runs_store import RunInfo as RunInfo  # re-exported: dossier.research is the public API
 from dossier.settings import Settings
 from dossier.sync import run_sync
 from graphs.context import ResearchContext
 from graphs.research import compile_research_graph
 from tools.knowledge_base import KnowledgeBase
-from tools.research_models import Plan, Report
+from tools.vocabulary import Plan, Report
 
 Review = Callable[[Plan], Plan | bool | Awaitable[Plan | bool | None] | None]
 
 
 class StaleRun(RuntimeError):
     """The knowledge base changed since the run started: its evidence may cite what is gone."""
-
-
-@dataclass
-class RunInfo:
-    run_id: str
-    question: str
-    status: str  # "done", "awaiting approval", "interrupted"
-    next_step: str
-    updated_at: str
 
 
 class Researcher:
@@ -138,7 +130,7 @@ class Researcher:
 
     async def runs(self) -> list[RunInfo]:
         async with self._graph() as (graph, store):
-            return [await _run_info(graph, store, run_id) for run_id in await store.list_ids()]
+            return [await _run_info(graph, store, run_id) for run_id in await store.list_ids()]  # re-indexes
 
     def run_sync(self, question: str, **kwargs: Any) -> Report:
         return run_sync(self.run(question, **kwargs))
@@ -160,6 +152,7 @@ class Researcher:
                                    durability="sync")
             async with aclosing(stream) as chunks:
                 async for chunk in chunks:
+                    await _run_info(graph, store, run_id)  # the index follows each committed step
                     for node, update in chunk.items():
                         if node == "__interrupt__":
                             interrupted = True
@@ -186,6 +179,7 @@ def new_run_id() -> str:
 
 
 async def _run_info(graph: Any, store: RunStore, run_id: str) -> RunInfo:
+    """The run as its latest checkpoint has it, written to the store's run index on the way."""
     state = await graph.aget_state(store.config(run_id))
     values = state.values
     if "report" in values:
@@ -194,5 +188,8 @@ async def _run_info(graph: Any, store: RunStore, run_id: str) -> RunInfo:
         status = "awaiting approval"
     else:
         status = "interrupted"
-    return RunInfo(run_id=run_id, question=values.get("question", ""), status=status,
+    info = RunInfo(run_id=run_id, question=values.get("question", ""), status=status,
                    next_step=",".join(state.next) or "-", updated_at=str(state.created_at or ""))
+    if store.record is not None and values:
+        await store.record(info, (state.config or {}).get("configurable", {}).get("checkpoint_id"))
+    return info

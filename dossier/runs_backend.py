@@ -23,7 +23,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from dossier.runs_store import runs_connection
+from dossier.runs_store import RunInfo, index_run, runs_connection
 from dossier.settings import Settings
 from graphs.state import SERIALIZED_TYPES
 
@@ -49,6 +49,8 @@ class RunStore:
     list_ids: Callable[[], Awaitable[list[str]]]  # this knowledge base's runs, newest first
     kb_id: str | None = None  # None: the per-knowledge-base SQLite file, whose runs are all this one's
     kb_path: str = ""
+    # the SQLite file's run index (dossier.runs_store.read_run_index); a shared PostgreSQL store keeps none
+    record: Callable[[RunInfo, str | None], Awaitable[None]] | None = None
 
     def config(self, run_id: str) -> dict[str, Any]:
         config: dict[str, Any] = {"configurable": {"thread_id": run_id}}
@@ -79,7 +81,8 @@ async def open_run_store(settings: Settings, kb_path: Path) -> AsyncIterator[Run
         # runs_connection closes even when cancelled, and names the file when it is damaged.
         async with runs_connection(path, timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
             saver = AsyncSqliteSaver(conn, serde=serde)
-            yield RunStore(saver, where=str(path), list_ids=lambda: _sqlite_ids(saver))
+            yield RunStore(saver, where=str(path), list_ids=lambda: _sqlite_ids(saver),
+                           record=lambda info, checkpoint_id: index_run(conn, info, checkpoint_id))
         return
     from dossier import runs_postgres  # psycopg loads only where runs live in PostgreSQL
 

@@ -16,15 +16,15 @@ from langgraph.types import interrupt
 
 from agents.dedupe import dedupe_sections
 from agents.engine import SUMMARY_LAST, OutlineTask, PlanTask, ReflectTask, ResearchTask, SummaryTask, WriteTask
-from agents.report import build_report
 from agents.stopping import decide_stop, new_evidence_in_round
 from agents.toolbox import Toolbox
 from agents.trace import Trace
 from agents.verify import verify_sections
 from graphs.context import ResearchContext, default_context
+from graphs.report import build_report
 from graphs.state import BranchState, ResearchState, WriteState
-from tools.research_models import Plan
 from tools.text.language import question_language
+from tools.vocabulary import Plan
 
 Ctx = Runtime[ResearchContext]
 

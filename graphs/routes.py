@@ -8,7 +8,7 @@ from langgraph.types import Send
 
 from agents.engine import SUMMARY_LAST
 from graphs.state import BranchState, ResearchState, WriteState
-from tools.research_models import Finding, Gap, SubQuestion
+from tools.vocabulary import Finding, Gap, SubQuestion
 
 
 def to_research(state: ResearchState) -> list[Send]:

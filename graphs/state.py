@@ -5,10 +5,12 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any
 
+from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic (LangGraph Studio's input form) rejects typing.TypedDict on 3.11
 
-from tools.evidence import Evidence
-from tools.research_models import (
+from tools import vocabulary
+from tools.vocabulary import (
+    Evidence,
     Finding,
     Gap,
     Outline,
@@ -95,10 +97,7 @@ class WriteState(TypedDict):
     outline: Outline  # what the other sections cover, so a writer does not repeat them
 
 
-SERIALIZED_TYPES = [
-    ("tools.evidence", "Evidence"),
-    *[("tools.research_models", name) for name in (
-        "SubQuestion", "Plan", "ToolCall", "Finding", "Gap", "Contradiction", "Reflection", "SectionPlan",
-        "Outline", "Section", "Verification", "Reference", "Usage", "Report",
-    )],
-]
+# Every record type of the research vocabulary, as the checkpoint serializer must allow them: derived from
+# the module, so a new record type is allowed without a second list to keep.
+SERIALIZED_TYPES = [(vocabulary.__name__, name) for name, obj in vars(vocabulary).items()
+                    if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == vocabulary.__name__]

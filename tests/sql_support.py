@@ -12,9 +12,9 @@ from agents.offline.sql_answer import headline
 from agents.offline.sql_build import build_sql
 from agents.offline.sql_probe import probed_catalog
 from agents.verify import verify_sections
-from tools.evidence import Evidence, evidence_from_sql
+from tools.evidence import evidence_from_sql
 from tools.models import SqlResult, TableInfo
-from tools.research_models import Section
+from tools.vocabulary import Evidence, Section
 from tools.warehouse import Warehouse
 
 

@@ -9,7 +9,7 @@ import re
 from dossier.chart_rules import asks_change, pick_measures, unit_of
 from dossier.charts import MAX_TICKS, chart_data, charts_for, time_ticks
 from tests.test_render_html import handmade_report
-from tools.evidence import Evidence
+from tools.vocabulary import Evidence
 
 MONTHS = [dt.date(y, m, 1) for y in range(2010, 2023) for m in range(1, 13)]
 

@@ -72,13 +72,34 @@ def test_help_loads_neither_settings_nor_duckdb(tmp_path: Path, args: list[str])
     assert heavy_in(modules, ("pydantic_settings", "dossier.settings", "_duckdb", "duckdb")) == []
 
 
-def test_runs_reads_checkpoints_without_lancedb_or_a_model(ingested, tmp_path: Path) -> None:
+def test_runs_reads_its_index_without_langgraph_and_old_stores_with_it(ingested, tmp_path: Path) -> None:
+    """Each run indexes itself beside its checkpoints (dossier.runs_store); `runs` reads that with sqlite3.
+    A store whose index cannot vouch for every run (written before the index existed) is read by LangGraph,
+    which rewrites the index, so the next listing is quick again."""
+    import sqlite3
+
     code, _, err = ingested("report", "What does the sales table say?", "--offline", "-q")
     assert code == 0, err
     code, modules = loaded(tmp_path, "runs", "--kb", str(ingested.kb))
     assert code == 0
-    assert heavy_in(modules, FOR_RUNS) == []
-    assert "langgraph" in modules  # the checkpoints are LangGraph's
+    assert heavy_in(modules, HEAVY) == [] and "dossier.research" not in modules
+    (listed,) = _run_lines(ingested)
+    assert " done " in listed and "What does the sales" in listed  # the console wraps the rest
+
+    with sqlite3.connect(ingested.kb / "runs.sqlite") as conn:  # as a store from before the index
+        conn.execute("DROP TABLE dossier_runs")
+    code, modules = loaded(tmp_path, "runs", "--kb", str(ingested.kb))
+    assert code == 0
+    assert heavy_in(modules, FOR_RUNS) == [] and "langgraph" in modules  # the checkpoints are LangGraph's
+    assert _run_lines(ingested) == [listed]
+    code, modules = loaded(tmp_path, "runs", "--kb", str(ingested.kb))
+    assert "langgraph" not in modules  # re-indexed by the listing above
+
+
+def _run_lines(ingested) -> list[str]:
+    code, out, err = ingested("runs")
+    assert code == 0, err
+    return [line for line in out.splitlines() if line.startswith("r")]
 
 
 def test_search_still_loads_the_corpus(ingested, tmp_path: Path) -> None:

@@ -10,9 +10,8 @@ from agents.offline.reflect import is_draft
 from agents.offline.text import use_glossary
 from agents.offline.versions import superseded_ids
 from agents.verify import verify_sections
-from tools.evidence import Evidence
 from tools.glossary import GlossaryEntry
-from tools.research_models import Section
+from tools.vocabulary import Evidence, Section
 
 
 def passage(text: str, source: str, title: str | None = None) -> Evidence:

@@ -19,7 +19,7 @@ from dossier.render import render_markdown
 from dossier.research import Researcher, RunNotFound
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
 from tools.knowledge_base import KnowledgeBase
-from tools.research_models import SubQuestion
+from tools.vocabulary import SubQuestion
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ async def test_stream_yields_typed_events_in_order(graph_kb):
 async def test_stop_rule_max_rounds(graph_kb, monkeypatch):
     settings = graph_kb.settings.model_copy(update={"max_rounds": 1})
     from agents.offline import engine as offline_engine
-    from tools.research_models import Gap, Reflection
+    from tools.vocabulary import Gap, Reflection
 
     def never_covered(plan, findings, evidence, *, round):
         gaps = [Gap(sub_question_id=sq.id, description="more", follow_up_queries=[f"x {round}"])
@@ -90,7 +90,7 @@ async def test_stop_rule_max_rounds(graph_kb, monkeypatch):
 async def test_stop_rule_time_budget(graph_kb, monkeypatch):
     settings = graph_kb.settings.model_copy(update={"time_budget_s": 0.001, "max_rounds": 5})
     from agents.offline import engine as offline_engine
-    from tools.research_models import Gap, Reflection
+    from tools.vocabulary import Gap, Reflection
 
     def never_covered(plan, findings, evidence, *, round):
         return Reflection(covered={sq.id: False for sq in plan.sub_questions},
@@ -104,7 +104,7 @@ async def test_stop_rule_time_budget(graph_kb, monkeypatch):
 async def test_stop_rule_no_progress(graph_kb, monkeypatch):
     settings = graph_kb.settings.model_copy(update={"max_rounds": 5})
     from agents.offline import engine as offline_engine
-    from tools.research_models import Gap, Reflection
+    from tools.vocabulary import Gap, Reflection
 
     def same_gap(plan, findings, evidence, *, round):
         # Follow-ups that were already tried bring no new evidence: the loop must stop itself.

@@ -17,8 +17,7 @@ from PIL import Image
 from dossier.fonts import cjk_font, wide_chars
 from dossier.render_html import render_html
 from tests.test_render_html import assert_self_contained, handmade_report
-from tools.evidence import Evidence
-from tools.research_models import Reference, Report, Section
+from tools.vocabulary import Evidence, Reference, Report, Section
 
 FONT_FACE_RE = re.compile(r'@font-face\{font-family:"([^"]+)";src:url\(data:font/woff;base64,([A-Za-z0-9+/=]+)\)')
 PROBE = "检索增强生成和微调"  # nine distinct characters, all in the report below

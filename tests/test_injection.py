@@ -27,7 +27,7 @@ from dossier.testing import Answer, ScriptedChatModel, scripted_chat_model
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
 from tests.support.analyst_script import AnalystScript
 from tools.knowledge_base import KnowledgeBase
-from tools.research_models import Report
+from tools.vocabulary import Report
 
 FAKE_IDS = ("deadbeef00", "0000000000")
 HOSTILE_DOC = (

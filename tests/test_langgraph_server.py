@@ -35,7 +35,7 @@ from dossier.testing import OpenAIStub, stub_responder
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
 from tests.support.analyst_script import AnalystScript
 from tools.knowledge_base import KnowledgeBase
-from tools.research_models import Report
+from tools.vocabulary import Report
 
 REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 90.0

@@ -108,3 +108,15 @@ async def test_cost_budget_stops_research(llm_kb):
                       cost_budget_usd=0.5, max_rounds=5)
     report = await r.run(QUESTION)
     assert report.stop_reason == "cost_budget" and report.usage.cost_usd >= 0.5
+
+
+async def test_a_question_the_evidence_does_not_hold_is_abstained_in_code(llm_kb):
+    """The model writes a confident summary whatever it was given; the check in code says what the offline
+    engine would say (issue 11: the LLM engine gets the same abstention rule as a check, not only a prompt)."""
+    r, _ = researcher(llm_kb, AnalystScript())
+    report = await r.run("What is the recommended PostgreSQL shared_buffers setting for a 64 GB server?")
+    summary = report.sections[0].markdown
+    assert summary.startswith("The knowledge base does not contain"), summary
+    assert any("abstained in code" in note for note in report.llm_notes)
+    answered = await researcher(llm_kb, AnalystScript())[0].run(QUESTION)
+    assert not answered.sections[0].markdown.startswith("The knowledge base does not contain")

@@ -31,7 +31,7 @@ from dossier.testing.openai_stub import (
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
 from tests.support.analyst_script import AnalystScript
 from tools.knowledge_base import KnowledgeBase
-from tools.research_models import Report
+from tools.vocabulary import Report
 
 REPO = Path(__file__).resolve().parents[1]
 

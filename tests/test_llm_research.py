@@ -32,9 +32,8 @@ from graphs.config import ResearchSettings
 from graphs.context import default_context, settings_key
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
 from tests.support.analyst_script import AnalystScript
-from tools.evidence import Evidence
 from tools.knowledge_base import KnowledgeBase
-from tools.research_models import Plan, Section, SectionPlan, SubQuestion
+from tools.vocabulary import Evidence, Plan, Section, SectionPlan, SubQuestion
 
 EV = re.compile(r"\[ev:([0-9a-f]{10})\]")
 
@@ -181,7 +180,7 @@ async def test_every_role_fits_the_window_and_keeps_the_best_evidence(window):
     s = ResearchSettings(context_tokens=window)
     plan = Plan(question="What is the RAG programme budget?", sub_questions=[
         SubQuestion(id="q1", question="What is the RAG programme budget for 2026?")])
-    from tools.research_models import Finding
+    from tools.vocabulary import Finding
     findings = [Finding(sub_question_id="q1", round=1, evidence_ids=sorted(evidence))]
     model = ScriptedChatModel(responder=_answer_any)
     engine = LLMEngine(s, chat_models={"fast": model, "strong": model})

@@ -19,7 +19,7 @@ from agents.trace import Trace
 from dossier.testing import OpenAIStub, Reply
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
 from tools.knowledge_base import KnowledgeBase
-from tools.research_models import SubQuestion
+from tools.vocabulary import SubQuestion
 
 # What llama-cpp-python 0.3.36's server answers (abridged) to an assistant message with content null.
 NULL_CONTENT_500 = ("7 validation errors:\n  {'type': 'string_type', 'loc': ('body', 'messages', 2, "

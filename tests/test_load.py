@@ -24,7 +24,7 @@ from tests.support.analyst_script import AnalystScript
 from tools.embeddings import HashEmbedder
 from tools.knowledge_base import KnowledgeBase
 from tools.models import Hit
-from tools.research_models import Report
+from tools.vocabulary import Report
 
 # -- helpers ----------------------------------------------------------------------------------
 

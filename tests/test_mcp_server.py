@@ -198,3 +198,43 @@ async def test_a_call_in_flight_keeps_its_knowledge_base_until_it_ends(monkeypat
         assert again is second
     await served.close()
     assert second.closed == 1
+
+
+async def test_the_same_tools_over_streamable_http(kb_dir: Path, tmp_path: Path) -> None:
+    """`dossier mcp --http PORT`: a team's shared server, reached by URL on loopback."""
+    import asyncio
+    import os
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "dossier.cli", "mcp", "--kb", str(kb_dir), "--http", str(port)],
+                            env={**os.environ, **SERVER_ENV}, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):  # up to 60 s for the server to listen (a loaded 2-core machine)
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            await asyncio.sleep(0.2)
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            listed = await client.call_tool("tables", {})
+            answered = await client.call_tool("sql", {"query": "SELECT sum(amount) AS total FROM sales"})
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert tools == TOOLS
+    assert listed.structured_content["tables"][0]["name"] == "sales"
+    assert not answered.is_error and "30" in answered.content[0].text
+
+
+def test_http_takes_a_port_and_refuses_anything_else() -> None:
+    from dossier.cli import _host_port
+
+    assert _host_port("8765") == ("127.0.0.1", 8765)
+    assert _host_port("0.0.0.0:9000") == ("0.0.0.0", 9000)
+    with pytest.raises(Exception, match="PORT"):
+        _host_port("localhost:http")

@@ -18,9 +18,7 @@ from agents.offline.schema_link import link_schema
 from agents.offline.sql_build import build_sql
 from agents.offline.text import (
     english_equivalents,
-    extract_quarters,
     extract_time_ranges,
-    extract_years,
     find_concepts,
     keywords,
     time_range,
@@ -214,8 +212,9 @@ def test_time_ranges(text: str, start: date | None, end: date | None) -> None:
 
 def test_numbers_years_quarters() -> None:
     assert [n.value for n in find_numbers("a 1.8M budget, 1,200 people, 50万, 12% in Q1")] == [1.8e6, 1200.0, 5e5, 12.0]
-    assert extract_years("2025 and 2026年, not 12026") == [2025, 2026]
-    assert extract_quarters("2026 Q1 vs Q3 2025 vs 2026年第二季度") == [(2026, 1), (2025, 3), (2026, 2)]
+    quarters = extract_time_ranges("2026 Q1 vs Q3 2025 vs 2026年第二季度")
+    assert [(r.kind, r.start) for r in quarters] == [("quarter", date(2026, 1, 1)), ("quarter", date(2025, 7, 1)),
+                                                      ("quarter", date(2026, 4, 1))]
     assert [r.label for r in extract_time_ranges(TREND)] == ["in H1 2026"]
     assert extract_time_ranges("a budget of 2000 CNY for 2000 people") == []  # amounts, not years
 

@@ -15,9 +15,9 @@ from agents.offline.sql_answer import fmt, headline
 from agents.offline.sql_build import build_sql
 from agents.offline.sql_intent import intent
 from agents.verify import verify_sections
-from tools.evidence import Evidence, evidence_from_sql
+from tools.evidence import evidence_from_sql
 from tools.models import SqlResult, TableInfo
-from tools.research_models import Section
+from tools.vocabulary import Evidence, Section
 from tools.warehouse import Warehouse
 
 PROJECTS = """project,region,budget_eur,actual_eur,status

@@ -11,12 +11,12 @@ from pathlib import Path
 from agents.offline.reflect import find_contradictions, reflect
 from agents.offline.write import outline, write_section
 from agents.verify import verify_sections
-from tools.evidence import Evidence, evidence_from_sql
+from tools.evidence import evidence_from_sql
 from tools.models import SqlResult
-from tools.research_models import Finding, Plan, Reflection, Section, SubQuestion, ToolCall
 from tools.text.numbers import claim_numbers
 from tools.text.sentences import split_sentences
 from tools.text.terms import terms
+from tools.vocabulary import Evidence, Finding, Plan, Reflection, Section, SubQuestion, ToolCall
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -197,7 +197,7 @@ async def test_plan_approval_then_resume_with_progress(demo_kb, kb_settings, cap
 def test_stages_follow_the_events() -> None:
     from dossier.events import EvidenceEvent, GapEvent, PlanEvent
     from dossier.progress import RunDisplay
-    from tools.research_models import Gap, Plan, SubQuestion
+    from tools.vocabulary import Gap, Plan, SubQuestion
 
     plan = Plan(question="q", sub_questions=[SubQuestion(id="q1", question="a"), SubQuestion(id="q2", question="b")])
     display = RunDisplay(Console(file=io.StringIO()), question="q")

@@ -21,8 +21,7 @@ from dossier.render import render_markdown
 from dossier.render_html import render_html
 from tests.graph_fixtures import QUESTION, write_corpus
 from tests.test_render_html import handmade_report
-from tools.evidence import Evidence
-from tools.research_models import Reference, Report
+from tools.vocabulary import Evidence, Reference, Report
 
 HOSTILE_SQL = [
     "SELECT 'it''s' AS a, \"col\" FROM t WHERE x <> '$(touch PWNED)' AND y = '`touch PWNED`'",

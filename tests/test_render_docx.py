@@ -13,8 +13,7 @@ from docx.oxml.ns import qn
 
 from dossier.render_docx import render_docx
 from tests.test_render_html import graph_reports, handmade_report  # noqa: F401  (fixtures)
-from tools.evidence import Evidence
-from tools.research_models import Reference, Report
+from tools.vocabulary import Evidence, Reference, Report
 
 
 def all_text(document) -> str:

@@ -16,17 +16,8 @@ from dossier.cli_report import output_format
 from dossier.render_html import render_html
 from dossier.research import Researcher
 from tests.graph_fixtures import QUESTION, graph_settings, write_corpus
-from tools.evidence import Evidence
 from tools.knowledge_base import KnowledgeBase
-from tools.research_models import (
-    _RENDERERS,
-    Plan,
-    Reference,
-    Report,
-    Section,
-    SubQuestion,
-    Verification,
-)
+from tools.vocabulary import _RENDERERS, Evidence, Plan, Reference, Report, Section, SubQuestion, Verification
 
 ZH_QUESTION = "检索增强生成和微调的成本有什么区别？"
 HOSTILE = 'Costs rose <script>alert(1)</script> and <img src=x onerror="alert(2)"> twice.'
@@ -237,7 +228,7 @@ def test_jupyter_display_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
     report = handmade_report()
     assert report._repr_html_().startswith("<!DOCTYPE html>")
     assert report._repr_markdown_().startswith("# Spend &lt;review>")  # markup in a title is text
-    monkeypatch.setattr("tools.research_models._RENDERERS", {})
+    monkeypatch.setattr("tools.vocabulary._RENDERERS", {})
     assert report._repr_html_() is None and report._repr_markdown_() is None
     assert set(_RENDERERS) >= {"html", "markdown"}
 

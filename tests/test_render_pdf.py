@@ -15,7 +15,7 @@ from dossier.render_pdf import render_pdf
 from dossier.report_parts import cell_text
 from tests.graph_fixtures import QUESTION
 from tests.test_render_html import cli_kb, graph_reports, handmade_report  # noqa: F401  (fixtures)
-from tools.research_models import Report
+from tools.vocabulary import Report
 
 
 def pdf_text(path: Path) -> tuple[PdfReader, str]:

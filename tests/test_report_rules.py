@@ -14,9 +14,9 @@ from agents.offline.sql_answer import is_overview
 from agents.offline.support import supported
 from agents.offline.write import outline, write_section
 from agents.verify import verify_sections
-from tools.evidence import Evidence, evidence_from_sql
+from tools.evidence import evidence_from_sql
 from tools.models import SqlResult
-from tools.research_models import Finding, Plan, Section, SubQuestion
+from tools.vocabulary import Evidence, Finding, Plan, Section, SubQuestion
 
 
 def passage(text: str, source: str, title: str | None = None, section: str | None = None) -> Evidence:

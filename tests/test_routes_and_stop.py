@@ -9,7 +9,7 @@ from langgraph.types import Send
 
 from agents.stopping import decide_stop, new_evidence_in_round
 from graphs.routes import after_reflect, to_research, to_writers
-from tools.research_models import Finding, Gap, Outline, Plan, SectionPlan, SubQuestion, ToolCall, Usage
+from tools.vocabulary import Finding, Gap, Outline, Plan, SectionPlan, SubQuestion, ToolCall, Usage
 
 PLAN = Plan(question="q", sub_questions=[SubQuestion(id="q1", question="a"), SubQuestion(id="q2", question="b")])
 

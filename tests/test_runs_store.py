@@ -75,3 +75,22 @@ def test_cli_says_it_in_one_line(tmp_path, capsys, monkeypatch):
         err = capsys.readouterr().err
         assert err.startswith(f"error: the run store {tmp_path / 'kb' / 'runs.sqlite'} is damaged"), err
         assert err.count("\n") == 1 and "Move it aside" in err
+
+
+async def test_the_run_index_vouches_only_for_what_the_checkpoints_say(kb):
+    """`dossier runs` reads the index alone only while it describes every run's latest checkpoint."""
+    import sqlite3
+
+    from dossier.runs_store import read_run_index
+
+    report = await Researcher(kb).run(QUESTION)
+    path = kb.path / "runs.sqlite"
+    (info,) = read_run_index(path)
+    assert (info.run_id, info.status, info.question) == (report.run_id, "done", QUESTION)
+    assert [(r.run_id, r.status) for r in await Researcher(kb).runs()] == [(info.run_id, "done")]
+    with sqlite3.connect(path) as conn:  # as if the process died between a checkpoint and its index row
+        conn.execute("UPDATE dossier_runs SET checkpoint_id = 'older'")
+    assert read_run_index(path) is None
+    await Researcher(kb).runs()  # LangGraph reads the run and writes its row again
+    assert read_run_index(path) == [info]
+    assert read_run_index(kb.path / "absent.sqlite") == []

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dossier.render import render_markdown, sql_table
 from dossier.safe_text import markdown_text, plain, table_cell
-from tools.evidence import Evidence
-from tools.research_models import Plan, Reference, Report, Section
+from tools.vocabulary import Evidence, Plan, Reference, Report, Section
 
 
 def test_markup_from_sources_is_inert_and_citations_stay() -> None:

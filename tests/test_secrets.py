@@ -147,7 +147,7 @@ def test_settings_never_show_the_key(monkeypatch) -> None:
                      repr(settings.model_dump(mode="json")), str(settings.api_key), repr(settings.api_key),
                      f"{settings}", f"{settings!r}", repr(settings.model_copy(update={"engine": "llm"}))):
             assert not leaks(text), text
-    from agents.report import settings_hash
+    from graphs.report import settings_hash
 
     assert settings_hash(passed) == settings_hash(passed.model_copy(update={"api_key": SecretStr("other")}))
 

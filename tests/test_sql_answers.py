@@ -11,7 +11,7 @@ from agents.offline.sql_answer import headline
 from agents.offline.sql_build import build_sql
 from agents.offline.sql_probe import phrases, probe_statements, with_values
 from tests.sql_support import first_answer, probed, run, warehouse_of
-from tools.evidence import Evidence
+from tools.vocabulary import Evidence
 from tools.warehouse import Warehouse
 
 SEGMENTS = """col_1,col_2,fiscal,col_4

@@ -7,9 +7,9 @@ import hashlib
 import pytest
 
 from agents.verify import FLAG, verify_sections
-from tools.evidence import Evidence, evidence_from_sql
+from tools.evidence import evidence_from_sql
 from tools.models import SqlResult
-from tools.research_models import Section
+from tools.vocabulary import Evidence, Section
 
 
 def passage(text: str, source: str) -> Evidence:

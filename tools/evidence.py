@@ -1,56 +1,18 @@
-"""Evidence: a document passage or a SQL result, equally citable, with a stable short id.
-
-Ids are content hashes, so the same passage or the same query with the same result always gets the
-same id — across branches, rounds, resumed runs and engines.
+"""Evidence made from what the data access returns: a search hit's passage or a SQL result, each with a
+stable short id (a content hash). The Evidence type itself is part of the research vocabulary
+(tools/vocabulary.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from tools.models import Hit, SqlResult
+from tools.vocabulary import SQL_ROWS_SHOWN, Evidence
 
 EVIDENCE_ID_LEN = 10
-# rows kept in SQL evidence (a 5-year monthly or 60-year yearly series); the rest are summarised by row_count
-SQL_ROWS_SHOWN = 60
-
-
-class Evidence(BaseModel):
-    id: str
-    kind: Literal["passage", "sql"]
-    text: str  # the passage, or a compact rendering of the result rows
-    # passage provenance
-    doc_id: str | None = None
-    source: str | None = None
-    title: str | None = None
-    section: str | None = None
-    page: int | None = None
-    char_start: int | None = None
-    char_end: int | None = None
-    score: float | None = None
-    # sql provenance
-    sql: str | None = None
-    tables: list[str] = Field(default_factory=list)
-    columns: list[str] = Field(default_factory=list)
-    rows: list[list[Any]] = Field(default_factory=list)  # the rows shown (at most SQL_ROWS_SHOWN)
-    row_count: int | None = None
-    truncated: bool = False
-    result_hash: str | None = None
-
-    def label(self) -> str:
-        """A short human label for references: 'docs/a.md § Costs, p.3' or 'SQL on llm_projects'."""
-        if self.kind == "sql":
-            return "SQL on " + (", ".join(self.tables) or "the warehouse")
-        parts = [self.title or self.source or "document"]
-        if self.section:
-            parts.append(f"§ {self.section}")
-        if self.page:
-            parts.append(f"p.{self.page}")
-        return ", ".join(parts)
 
 
 def _short_hash(*parts: str) -> str:

@@ -96,13 +96,19 @@ class Ingestor:
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
 
+    def _skipped(self, item: object, summary: IngestSummary) -> bool:
+        """A path discovery could not use (a Problem): recorded with its reason, nothing else done."""
+        if not isinstance(item, Problem):
+            return False
+        summary.skipped.append(SkippedFile(path=item.source, reason=item.reason))
+        self._step(item.source, "skipped")
+        return True
+
     async def _process(self, found, manifest, table_hashes, seen, summary) -> None:
         batch: list[PreparedDoc] = []
         writer: asyncio.Task | None = None
         for item in found:
-            if isinstance(item, Problem):
-                summary.skipped.append(SkippedFile(path=item.source, reason=item.reason))
-                self._step(item.source, "skipped")
+            if self._skipped(item, summary):
                 continue
             seen.add(item.source)
             status = await self._handle(item, manifest, table_hashes, summary, batch)

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from tools.config import KBSettings
-from tools.discover import Problem
 from tools.embeddings import Embedder, make_embedder
 from tools.ingest import (
     FLUSH_CHUNKS,
@@ -169,9 +168,7 @@ class RayIngestor(Ingestor):
         limit = IN_FLIGHT_PER_CPU * max(1, int(ray.cluster_resources().get("CPU", 1)))
         group: list[tuple[ReadFile, bool]] = []
         for item in found:
-            if isinstance(item, Problem):
-                summary.skipped.append(SkippedFile(path=item.source, reason=item.reason))
-                self._step(item.source, "skipped")
+            if self._skipped(item, summary):
                 continue
             seen.add(item.source)
             if item.kind != "document":  # tables, sidecars, unsupported files: as in one process

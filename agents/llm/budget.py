@@ -18,8 +18,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 
 from agents.offline.relevance import make_query, relevance
-from tools.evidence import Evidence
 from tools.text.language import CJK_CHAR_CLASS, FULLWIDTH_FORMS
+from tools.vocabulary import Evidence
 
 # Completion tokens per role when the settings name none; the client sends agents/config.py's
 # ``max_tokens_<role>`` as the request's limit, so the budget reads the same setting.

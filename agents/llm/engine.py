@@ -20,11 +20,14 @@ from agents.llm.client import ChatClient, make_chat_model
 from agents.llm.prompts import LANGUAGE_NAMES, OUTLINE, PLAN, REFLECT, SUMMARY, WRITE
 from agents.llm.research import research as research_branch
 from agents.llm.schemas import EvidenceReview, ReportOutline, ResearchPlan
+from agents.offline.item import item_named
+from agents.offline.summary import write_summary
+from agents.offline.support import holds_nothing
 from agents.toolbox import Toolbox, catalog_line
 from agents.trace import Trace
-from tools.evidence import Evidence
-from tools.research_models import (
+from tools.vocabulary import (
     Contradiction,
+    Evidence,
     Finding,
     Gap,
     Outline,
@@ -127,8 +130,17 @@ class LLMEngine:
         return Section(id=section.id, title=section.title, markdown=text)
 
     async def summarize(self, task: SummaryTask, *, trace: Trace) -> Section:
-        """The executive summary, written last: the answer first, from the sections and the evidence."""
+        """The executive summary, written last: the answer first, from the sections and the evidence.
+        When the evidence holds nothing on the question (a name it asks about is in no piece, no piece
+        reaches the support bar, or no piece names the item a figure question is about), the summary is
+        the offline engine's abstention, decided in code: the prompt asks the model to abstain, but a
+        small model writes a confident answer from unrelated passages."""
         section, evidence = task.section, task.evidence
+        pieces = list(evidence.values())
+        if holds_nothing(task.question, pieces) or not item_named(task.question, pieces):
+            trace.llm_notes.append("summary: the evidence holds nothing on the question; abstained in code")
+            text = write_summary(task.question, [], pieces, [], task.language)
+            return Section(id=section.id, title=section.title, markdown=text)
         fields = dict(question=task.question, language_name=LANGUAGE_NAMES[task.language])
         room = self._room("write", SUMMARY.format_messages(sections="", evidence="", **fields))  # a write step
         written = _sections_text(task.sections, int(room * SECTIONS_SHARE))

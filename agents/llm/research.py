@@ -21,7 +21,7 @@ from agents.llm.structured import is_format_refusal
 from agents.llm.tools import dispatch, parse_text_calls, tool_schemas
 from agents.toolbox import Toolbox
 from agents.trace import Trace
-from tools.research_models import Finding
+from tools.vocabulary import Finding
 
 TEXT_RESULTS = "Tool results (you wrote the calls as text):"
 

@@ -1,10 +1,14 @@
-"""Structured-output schemas the LLM fills; converted to the run's records after validation."""
+"""Structured-output schemas the LLM fills; converted to the run's records after validation.
+
+They differ from the vocabulary's Plan/SubQuestion/Outline on purpose: they hold only what the model
+decides, never the ids, round numbers and evidence the run assigns, so a model cannot forge them.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from tools.research_models import Needs
+from tools.vocabulary import Needs
 
 
 class PlannedSubQuestion(BaseModel):

@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 from agents.offline.sql_answer import headline as sql_headline
-from tools.evidence import Evidence
 from tools.text.language import HAN_RE
+from tools.vocabulary import Evidence
 
 MAX_TABLE_ROWS = 12
 MAX_HEADLINE_CELLS = 4

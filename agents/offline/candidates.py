@@ -18,11 +18,11 @@ from agents.offline.prose import is_prose, tidy_links
 from agents.offline.reflect import is_draft
 from agents.offline.relevance import RELEVANCE_THRESHOLD, Query, names, on_aspect, overlaps, relevance
 from agents.offline.versions import superseded_ids
-from tools.evidence import Evidence
 from tools.text.language import HAN_RE
 from tools.text.numbers import claim_numbers
 from tools.text.sentences import sentence_spans, squash
 from tools.text.terms import terms
+from tools.vocabulary import Evidence
 
 MAX_PER_SOURCE = 3  # so one long document cannot fill a section
 DUPLICATE_JACCARD = 0.6  # term overlap at which two sentences say the same thing

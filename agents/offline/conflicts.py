@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from agents.offline import text as lexicon
 from agents.offline.conflicts_sql import sql_conflicts
 from agents.offline.versions import has_marker, later, version_of
-from tools.evidence import Evidence
-from tools.research_models import Contradiction
 from tools.text.language import HAN, HAN_RE
 from tools.text.numbers import Number, find_numbers, number_values, supported
 from tools.text.sentences import split_sentences
 from tools.text.terms import keywords, terms
+from tools.vocabulary import Contradiction, Evidence
 
 MAX_CONTRADICTIONS = 8
 WINDOW_BEFORE, WINDOW_AFTER = 6.0, 3.0  # words around a number that say what it measures

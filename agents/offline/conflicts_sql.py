@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tools.evidence import Evidence
 from tools.text.numbers import Number, find_numbers, supported
 from tools.text.terms import terms
+from tools.vocabulary import Evidence
 
 _UNIT_TERMS = {"cny", "rmb", "usd", "eur", "yuan", "amount", "value", "num", "number", "total"}  # name no measure
 _SQL_LITERAL_RE = re.compile(r"'((?:[^']|'')*)'")

@@ -34,8 +34,8 @@ from agents.offline.text import (
     words,
 )
 from tools.models import TableInfo
-from tools.research_models import Needs, Plan, SubQuestion
 from tools.text.language import question_language
+from tools.vocabulary import Needs, Plan, SubQuestion
 
 _CLAUSE_START = (r"what|how|which|who|whom|when|where|why|is|are|was|were|does|do|did|should|can|could|"
                  r"will|would|has|have|list|show|compare")

@@ -21,7 +21,7 @@ from agents.offline.write import outline as outline_offline
 from agents.toolbox import Toolbox
 from agents.trace import Trace
 from tools.models import TableInfo
-from tools.research_models import Finding, Outline, Plan, Reflection, Section
+from tools.vocabulary import Finding, Outline, Plan, Reflection, Section
 
 MAX_QUERIES = 3  # searches per branch and round
 MAX_SQL_ATTEMPTS = 3  # failed or empty candidates tried before giving up on tables this round

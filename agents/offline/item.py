@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 
 from agents.offline.sql_intent import family_words
-from tools.evidence import Evidence
 from tools.text.terms import terms
+from tools.vocabulary import Evidence
 
 _FIGURE_Q_RE = re.compile(r"^\s*(?:what\s+(?:was|were|is|are)\b|how\s+much\b)", re.I)
 _FIGURE_HINT_RE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)|\b(?:change|percentage|percent|average|total|"

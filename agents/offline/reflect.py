@@ -16,9 +16,8 @@ from collections.abc import Mapping
 
 from agents.offline.conflicts import find_contradictions, is_draft  # noqa: F401 (re-exported)
 from agents.offline.support import assess
-from tools.evidence import Evidence
-from tools.research_models import Finding, Gap, Plan, Reflection, SubQuestion
 from tools.text.terms import keywords, terms
+from tools.vocabulary import Evidence, Finding, Gap, Plan, Reflection, SubQuestion
 
 COVERAGE_THRESHOLD = 0.6  # weighted share of a sub-question's key terms its evidence must contain
 MAX_FOLLOW_UPS = 3

@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 from agents.offline.sql_intent import intent
-from tools.evidence import Evidence
 from tools.text.numbers import find_numbers, supported
+from tools.vocabulary import Evidence
 
 _PERIODS = ("year", "quarter", "month")
 _UNITS = frozenset("cny usd eur gbp jpy rmb kb mb gb tb bytes km kg ms pct".split())

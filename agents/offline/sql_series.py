@@ -10,7 +10,7 @@ from datetime import date
 
 from agents.offline.sql_intent import Intent
 from agents.offline.sql_parts import _agg, _date_expr, _period_fn, _select, _TablePlan, ident
-from tools.evidence import SQL_ROWS_SHOWN
+from tools.vocabulary import SQL_ROWS_SHOWN
 
 _GRAINS = ("month", "quarter", "year")
 _GRAIN_MONTHS = {"month": 1, "quarter": 3, "year": 12}

@@ -27,9 +27,8 @@ from agents.offline.sql_answer import is_overview, matched_nothing
 from agents.offline.sql_intent import SUM_RE, question_ops
 from agents.offline.support import abstention, assess, evidence_text, holds_nothing, named_by, related
 from agents.offline.yes_no import yes_no_lead
-from tools.evidence import Evidence
-from tools.research_models import SubQuestion
 from tools.text.language import HAN
+from tools.vocabulary import Evidence, SubQuestion
 
 MAX_ANSWER = 3  # sentences in the answer
 MAX_BULLETS = 3

@@ -18,9 +18,9 @@ from agents.offline.schema_link import place_phrase_picked
 from agents.offline.sql_answer import is_overview
 from agents.offline.sql_intent import family_words
 from agents.offline.text import abbreviates
-from tools.evidence import Evidence
 from tools.text.numbers import claim_numbers
 from tools.text.terms import terms
+from tools.vocabulary import Evidence
 
 # Calibrated by benchmarks/calibrate_relevance.py on the HotpotQA dev split (questions 1-50): the
 # least per-passage key-word coverage that keeps false abstention on gold paragraphs <= 10% while

@@ -373,13 +373,3 @@ def time_range(text: str) -> TimeRange | None:
     start = None if None in starts else min(s for s in starts if s)
     end = None if None in ends else max(e for e in ends if e)
     return TimeRange(start, end, " / ".join(r.label for r in ranges), "span", (ranges[0].span[0], ranges[-1].span[1]))
-
-
-def extract_years(text: str) -> list[int]:
-    return [int(y) for y in re.findall(r"(?<!\d)((?:19|20)\d{2})(?!\d)", text)]
-
-
-def extract_quarters(text: str) -> list[tuple[int, int]]:
-    """(year, quarter) for every quarter named with its year ("Q1 2026", "2026年第一季度")."""
-    return [(r.start.year, (r.start.month - 1) // 3 + 1) for r in extract_time_ranges(text)
-            if r.kind == "quarter" and r.start]

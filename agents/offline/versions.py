@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from tools.evidence import Evidence
 from tools.text.language import HAN
 from tools.text.terms import terms
+from tools.vocabulary import Evidence
 
 _ZH_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九十", 0)}
 _MONTHS = {m: i for i, m in enumerate(

@@ -37,8 +37,7 @@ from agents.offline.support import (
     named_by,
     related,
 )
-from tools.evidence import Evidence
-from tools.research_models import Finding, Outline, Plan, Reflection, Section, SectionPlan, SubQuestion
+from tools.vocabulary import Evidence, Finding, Outline, Plan, Reflection, Section, SectionPlan, SubQuestion
 
 __all__ = ["cite", "extractive_answer", "outline", "write_section"]
 

@@ -1,6 +1,10 @@
-"""The research run's records: plan, findings, reflection, sections, verification and the Report.
+"""The research vocabulary every layer speaks: Evidence, the plan, findings, reflection, the outline,
+sections, verification and the Report.
 
-They live at the bottom layer so agents, graphs and the public API share one definition.
+It is the one module of tools/ that is not data access: it sits at the bottom layer so agents, graphs and
+the public API share one definition of each (DESIGN.md §2 and §9). Evidence ids are content hashes, so the
+same passage, or the same query with the same result, always gets the same id across branches, rounds,
+resumed runs and engines (tools/evidence.py makes them from search hits and SQL results).
 """
 
 from __future__ import annotations
@@ -10,7 +14,43 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tools.evidence import Evidence
+# rows kept in SQL evidence (a 5-year monthly or 60-year yearly series); the rest are summarised by row_count
+SQL_ROWS_SHOWN = 60
+
+
+class Evidence(BaseModel):
+    id: str
+    kind: Literal["passage", "sql"]
+    text: str  # the passage, or a compact rendering of the result rows
+    # passage provenance
+    doc_id: str | None = None
+    source: str | None = None
+    title: str | None = None
+    section: str | None = None
+    page: int | None = None
+    char_start: int | None = None
+    char_end: int | None = None
+    score: float | None = None
+    # sql provenance
+    sql: str | None = None
+    tables: list[str] = Field(default_factory=list)
+    columns: list[str] = Field(default_factory=list)
+    rows: list[list[Any]] = Field(default_factory=list)  # the rows shown (at most SQL_ROWS_SHOWN)
+    row_count: int | None = None
+    truncated: bool = False
+    result_hash: str | None = None
+
+    def label(self) -> str:
+        """A short human label for references: 'docs/a.md § Costs, p.3' or 'SQL on llm_projects'."""
+        if self.kind == "sql":
+            return "SQL on " + (", ".join(self.tables) or "the warehouse")
+        parts = [self.title or self.source or "document"]
+        if self.section:
+            parts.append(f"§ {self.section}")
+        if self.page:
+            parts.append(f"p.{self.page}")
+        return ", ".join(parts)
+
 
 Needs = Literal["documents", "tables", "both"]
 StopReason = Literal["covered", "max_rounds", "token_budget", "time_budget", "cost_budget", "no_progress"]

@@ -1,14 +1,16 @@
-"""Assemble the final Report from the run's state: provenance, stop reason, figures, timings."""
+"""Assemble the final Report from the run's state: provenance, stop reason, figures, timings.
+
+It lives with the graph because it reads the graph's state, typed as ``ResearchState``."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from tools.research_models import Report, Usage, Verification
+from graphs.state import ResearchState
+from tools.vocabulary import Report, Usage, Verification
 
 SECRET_FIELDS = {"api_key"}
 
@@ -28,7 +30,7 @@ def tally(notes: list[str]) -> list[str]:
 
 
 def build_report(
-    state: Mapping[str, Any], *, engine: Any, settings: Any, kb_version: Any, timings: dict[str, float]
+    state: ResearchState, *, engine: Any, settings: Any, kb_version: Any, timings: dict[str, float]
 ) -> Report:
     outline = state.get("outline")
     evidence = state.get("evidence") or {}
