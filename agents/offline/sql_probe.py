@@ -62,18 +62,22 @@ def _norm_expr(expr: str) -> str:
     return f"trim(regexp_replace({bare}, '[^a-z0-9]+', ' ', 'g'))"
 
 
-def probe_statements(text: str, catalog: list[TableInfo]) -> list[str]:
-    # A "Total" row is looked for whatever the question: it must not lead a ranking or be counted twice.
-    grams = list(dict.fromkeys([*phrases(text), *TOTAL_LABELS]))
+def probe_statements(text: str, catalog: list[TableInfo], *, grams: list[str] | None = None,
+                     lists: bool = True) -> list[str]:
+    """Statements looking the question's phrases (or ``grams``) up as whole cells, and, with ``lists``,
+    as items of listing cells ("United" in "United, Continental")."""
+    grams = phrases(text) if grams is None else grams
+    if not grams:
+        return []
     head = "WITH q(p) AS (VALUES " + ", ".join(f"({literal(g)})" for g in grams) + ") "
     parts = [f"SELECT DISTINCT {literal(t.name)} AS t, {literal(c.name)} AS c, {ident(c.name)} AS v "
              f"FROM {ident(t.name)} WHERE {_norm(c.name)} IN (SELECT p FROM q)"
              for t in catalog if t.row_count <= MAX_TABLE_ROWS for c in t.columns if is_text(c)]
-    # "United" in a cell "United, Continental", "5th" in "5th, Western": an item of a listing cell
-    parts += [f"SELECT DISTINCT {literal(t.name)} AS t, {literal(c.name)} AS c, trim(e) AS v FROM (SELECT "
-              f"unnest(string_split(CAST({ident(c.name)} AS VARCHAR), ',')) AS e FROM {ident(t.name)} WHERE "
-              f"CAST({ident(c.name)} AS VARCHAR) LIKE '%,%') WHERE {_norm_expr('e')} IN (SELECT p FROM q)"
-              for t in catalog if t.row_count <= MAX_TABLE_ROWS for c in t.columns if is_list_column(c)]
+    if lists:  # "United" in a cell "United, Continental", "5th" in "5th, Western": an item of a listing cell
+        parts += [f"SELECT DISTINCT {literal(t.name)} AS t, {literal(c.name)} AS c, trim(e) AS v FROM (SELECT "
+                  f"unnest(string_split(CAST({ident(c.name)} AS VARCHAR), ',')) AS e FROM {ident(t.name)} WHERE "
+                  f"CAST({ident(c.name)} AS VARCHAR) LIKE '%,%') WHERE {_norm_expr('e')} IN (SELECT p FROM q)"
+                  for t in catalog if t.row_count <= MAX_TABLE_ROWS for c in t.columns if is_list_column(c)]
     out: list[str] = []
     batch: list[str] = []
     for part in parts:
@@ -117,7 +121,10 @@ def _words(value: str) -> str:
 async def probed_catalog(kb: Any, text: str, catalog: list[TableInfo]) -> list[TableInfo]:
     """The catalog with the question's phrases that are cell values added to their columns' samples."""
     found: list[tuple[str, str, Any]] = []
-    for sql in probe_statements(text, catalog):
+    # A "Total" row is looked for whatever the question (it must not lead a ranking or be counted twice),
+    # in statements of its own so its finds never crowd the question's out of a statement's LIMIT.
+    totals = probe_statements(text, catalog, grams=list(TOTAL_LABELS), lists=False)
+    for sql in [*probe_statements(text, catalog), *totals]:
         try:
             result = await kb.sql(sql)
         except (SqlFailed, SqlRefused, SqlTimeout):  # a probe that fails only loses its hints
