@@ -45,7 +45,8 @@ BASELINES = {"python -c pass": ["-c", "pass"], 'python -c "import duckdb"': ["-c
              "floor: import duckdb, pydantic_settings, rich": ["-c", "import duckdb, pydantic_settings, rich.console"],
              # the same as this CLI loads it: the engine alone, the settings built, the result models
              "floor (tables, sql): DuckDB engine, Settings(), models, rich": ["-c", CLI_FLOOR],
-             "floor (runs): the above + LangGraph checkpoints": [
+             # what `runs` paid before its run index, and still pays for a store the index cannot vouch for
+             "floor (runs without its index): the above + LangGraph checkpoints": [
                  "-c", CLI_FLOOR + "; import langgraph.types, langgraph.checkpoint.sqlite.aio"]}
 
 

@@ -1,8 +1,8 @@
 """Start-up (issue 14 item 5): the quick commands load only what they use. ``--help``, ``tables``,
 ``sql`` and ``glossary`` never import LanceDB, LangGraph, LangChain or an embedding model, nor numpy,
 pyarrow, YAML or the ``duckdb`` package's Python layer (DuckDB's engine, ``_duckdb``, is enough to read
-the catalog and check and run a query); ``runs`` needs LangGraph to read its checkpoints, but not
-LanceDB or a model. Checked by behaviour (the modules a
+the catalog and check and run a query); ``runs`` reads its run index with sqlite3 (LangGraph only for a
+store the index cannot vouch for), and never LanceDB or a model. Checked by behaviour (the modules a
 real process has loaded when the command is done), not by timing; the times are in
 benchmarks/cli_startup.py."""
 
