@@ -42,9 +42,15 @@ _INDEX_DDL = ("CREATE TABLE IF NOT EXISTS dossier_runs (run_id TEXT PRIMARY KEY,
 
 
 async def index_run(conn: aiosqlite.Connection, info: RunInfo, checkpoint_id: str | None) -> None:
-    await conn.execute(_INDEX_DDL)
-    await conn.execute("INSERT OR REPLACE INTO dossier_runs VALUES (?, ?, ?, ?, ?, ?)", (*astuple(info), checkpoint_id))
-    await conn.commit()
+    """Best effort: a row that cannot be written (a read-only folder, a lock held too long) only leaves the
+    index behind its checkpoints, which read_run_index detects; it never fails the run or the listing."""
+    try:
+        await conn.execute(_INDEX_DDL)
+        await conn.execute("INSERT OR REPLACE INTO dossier_runs VALUES (?, ?, ?, ?, ?, ?)",
+                           (*astuple(info), checkpoint_id))
+        await conn.commit()
+    except sqlite3.OperationalError:
+        await conn.rollback()
 
 
 def read_run_index(path: Path) -> list[RunInfo] | None:

@@ -94,3 +94,24 @@ async def test_the_run_index_vouches_only_for_what_the_checkpoints_say(kb):
     await Researcher(kb).runs()  # LangGraph reads the run and writes its row again
     assert read_run_index(path) == [info]
     assert read_run_index(kb.path / "absent.sqlite") == []
+
+
+async def test_an_index_row_that_cannot_be_written_never_fails_the_run():
+    """The index is an optimisation: a read-only folder or a lock held too long leaves it behind its
+    checkpoints (read_run_index then says None and `dossier runs` asks LangGraph), never fails the run."""
+    import sqlite3
+
+    from dossier.runs_store import RunInfo, index_run
+
+    class ReadOnly:
+        rolled_back = False
+
+        async def execute(self, *_args):
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+
+        async def rollback(self):
+            self.rolled_back = True
+
+    conn = ReadOnly()
+    await index_run(conn, RunInfo("r1", "q", "done", "-", "now"), "c1")  # type: ignore[arg-type]
+    assert conn.rolled_back
