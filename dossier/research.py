@@ -152,7 +152,8 @@ class Researcher:
                                    durability="sync")
             async with aclosing(stream) as chunks:
                 async for chunk in chunks:
-                    await _run_info(graph, store, run_id)  # the index follows each committed step
+                    if store.record is not None:  # the SQLite index follows each committed step
+                        await _run_info(graph, store, run_id)
                     for node, update in chunk.items():
                         if node == "__interrupt__":
                             interrupted = True

@@ -85,31 +85,29 @@ async def test_close_closes_the_corpus(ingested, monkeypatch) -> None:
     assert closed == ["corpus", "corpus"]
 
 
-@pytest.mark.parametrize("args", [["search", "heron"], ["search", "heron", "--json"], ["tables"],
-                                  ["tables", "--json"], ["tables", "sales"], ["glossary"], ["sql", "SELECT 1"]])
-def test_reading_commands_close_the_knowledge_base(ingested, monkeypatch, args: list[str]) -> None:
-    closed: list[bool] = []
+@pytest.fixture
+def closed(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """One True per KnowledgeBase.close() call made while the test runs."""
+    calls: list[bool] = []
     real_close = KnowledgeBase.close
 
     async def close(self: KnowledgeBase) -> None:
-        closed.append(True)
+        calls.append(True)
         await real_close(self)
 
     monkeypatch.setattr(KnowledgeBase, "close", close)
+    return calls
+
+
+@pytest.mark.parametrize("args", [["search", "heron"], ["search", "heron", "--json"], ["tables"],
+                                  ["tables", "--json"], ["tables", "sales"], ["glossary"], ["sql", "SELECT 1"]])
+def test_reading_commands_close_the_knowledge_base(ingested, closed: list[bool], args: list[str]) -> None:
     code, _, err = ingested(*args)
     assert code == 0, err
     assert closed == [True]
 
 
-def test_a_failing_reading_command_still_closes(ingested, monkeypatch) -> None:
-    closed: list[bool] = []
-    real_close = KnowledgeBase.close
-
-    async def close(self: KnowledgeBase) -> None:
-        closed.append(True)
-        await real_close(self)
-
-    monkeypatch.setattr(KnowledgeBase, "close", close)
+def test_a_failing_reading_command_still_closes(ingested, closed: list[bool]) -> None:
     code, _, err = ingested("tables", "no_such_table")
     assert code == 1 and 'unknown table "no_such_table"' in err
     assert closed == [True]

@@ -207,8 +207,10 @@ _PLACE_RE = re.compile(rf"\b{_ORDINAL}\s+(?:place|position|spot)\b|"
 def asked_place(text: str) -> int | None:
     """The place a question asks about ("1st place", "finished third", "came in first"), as a number."""
     m = _PLACE_RE.search(text)
-    if m is None:
-        return None
+    return None if m is None else _place_number(m)
+
+
+def _place_number(m: re.Match[str]) -> int:
     digits, word = m.group(1) or m.group(3), (m.group(2) or m.group(4) or "").lower()
     return int(digits) if digits else _ORDINAL_NUMBERS[word]
 
@@ -216,10 +218,11 @@ def asked_place(text: str) -> int | None:
 def place_phrase_picked(text: str, sql: str) -> str | None:
     """The question's place phrase ("came in first") when ``sql`` keeps only that place's rows
     ("Pos" = '1'): those rows are what the phrase asks about, though they hold none of its words."""
-    m, place = _PLACE_RE.search(text), asked_place(text)
-    where = sql.split(" WHERE ", 1)[1] if " WHERE " in sql else ""
-    for col, value in re.findall(r'"((?:[^"]|"")+)" = \'?(\d+)\'?(?![\d.])', where):
-        if m is not None and int(value) == place and {stem(t) for t in name_tokens(col)} & _PLACE_WORDS:
+    m = _PLACE_RE.search(text)
+    if m is None or " WHERE " not in sql:
+        return None
+    for col, value in re.findall(r'"((?:[^"]|"")+)" = \'?(\d+)\'?(?![\d.])', sql.split(" WHERE ", 1)[1]):
+        if int(value) == _place_number(m) and {stem(t) for t in name_tokens(col)} & _PLACE_WORDS:
             return m.group(0)
     return None
 

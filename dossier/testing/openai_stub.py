@@ -84,7 +84,8 @@ _UNSET: Any = object()
 
 
 # --------------------------------------------------------------------------- request helpers
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """The text of a chat message's content: a string, or its text blocks joined (images and the rest left out)."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -104,7 +105,7 @@ def last_user_text(request_json: dict) -> str:
     """Text of the last ``user`` message of a chat request ("" if none)."""
     for message in reversed(request_json.get("messages") or []):
         if message.get("role") == "user":
-            return _content_text(message.get("content"))
+            return content_text(message.get("content"))
     return ""
 
 
@@ -603,7 +604,7 @@ class _Handler(BaseHTTPRequestHandler):
             usage = dict(reply.usage)
             usage.setdefault("total_tokens", usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0))
             return usage
-        prompt = sum(_estimate_tokens(_content_text(m.get("content"))) for m in request_json.get("messages") or [])
+        prompt = sum(_estimate_tokens(content_text(m.get("content"))) for m in request_json.get("messages") or [])
         if request_json.get("tools"):
             prompt += _estimate_tokens(json.dumps(request_json["tools"]))
         called = "".join(c.name + c.arguments for c in calls)

@@ -63,6 +63,8 @@ from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field, PrivateAttr
 
+from dossier.testing.openai_stub import content_text
+
 __all__ = [
     "RecordedCall",
     "ScriptExhaustedError",
@@ -84,17 +86,7 @@ def estimate_tokens(text: str) -> int:
 
 def message_text(message: BaseMessage) -> str:
     """The plain text of a message (text blocks joined; tool-call args appended)."""
-    content = message.content
-    if isinstance(content, str):
-        text = content
-    else:
-        parts = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, dict) and isinstance(block.get("text"), str):
-                parts.append(block["text"])
-        text = "".join(parts)
+    text = content_text(message.content)
     if isinstance(message, AIMessage) and message.tool_calls:
         text += "".join(
             tc["name"] + json.dumps(tc["args"], sort_keys=True)
